@@ -1,0 +1,40 @@
+# The two commands: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DOMAIN ?= lunar
+PIP_FLAGS := --disable-pip-version-check --quiet
+
+# Tests keep DDS on loopback and away from other runs on the same machine.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv test demo train examples calibrate-report clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -r requirements.txt
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest test
+
+demo: venv
+	$(PY) -m competency_cf demo --domain $(DOMAIN)
+
+train: venv
+	$(PY) -m competency_cf train --domain $(DOMAIN)
+
+examples: venv
+	$(PY) -m competency_cf examples --domain $(DOMAIN) --per-cause 100
+
+calibrate-report: venv
+	$(PY) -m competency_cf calibrate-report --domain $(DOMAIN)
+
+clean-venv:
+	rm -rf $(VENV)

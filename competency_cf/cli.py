@@ -1,0 +1,205 @@
+"""`competency-cf`: train models, build example sets, report calibration, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from competency_cf import __version__
+from competency_cf.data.domains import DOMAINS, get_domain
+
+
+def _add_domain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--domain", default="lunar", choices=sorted(DOMAINS),
+                        help="built-in domain (default: lunar)")
+
+
+def _add_models(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=Path, default=None,
+                        help="models directory (default: the installed models/<domain>)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def _models_dir(args, domain: str | None = None) -> Path:
+    from competency_cf.resources import models_dir
+
+    return args.models if args.models is not None else models_dir(domain or args.domain)
+
+
+def _render(args):
+    from competency_cf.data.synthesize import render_domain
+
+    return render_domain(get_domain(args.domain), use_cache=not args.no_cache)
+
+
+def cmd_train(args) -> int:
+    from competency_cf.competency.parce import PARCE_JSON, ParceEstimator
+    from competency_cf.networks.autoencoder import ConvAutoencoder
+    from competency_cf.networks.classifier import ConvClassifier
+    from competency_cf.networks.store import DomainModels, save_models
+    from competency_cf.networks.training import train_autoencoder, train_classifier
+
+    domain = get_domain(args.domain)
+    out = args.out if args.out is not None else Path("models") / domain.name
+    started = time.time()
+    data = _render(args)
+    torch.manual_seed(args.seed)
+    classifier = ConvClassifier(domain.num_classes)
+    autoencoder = ConvAutoencoder(domain.image_size)
+    classifier_history = train_classifier(classifier, data.train, epochs=args.classifier_epochs,
+                                          seed=args.seed)
+    autoencoder_history = train_autoencoder(autoencoder, data.train,
+                                            epochs=args.autoencoder_epochs, seed=args.seed)
+    estimator = ParceEstimator(classifier, autoencoder).eval()
+    estimator.fit(data.calibration.images, data.calibration.labels, threshold=args.threshold)
+    test = estimator.evaluate(data.test.images)
+    test_accuracy = float((test.prediction == data.test.labels).float().mean())
+    provenance = {
+        "command": "competency-cf " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "package_version": __version__,
+        "domain": domain.name,
+        "seed": args.seed,
+        "data": {"train": len(data.train), "calibration": len(data.calibration),
+                 "test": len(data.test), "ood": len(data.ood),
+                 "images_per_class": domain.images_per_class, "renderer": domain.renderer_module},
+        "classifier": {"epochs": args.classifier_epochs, "final_loss": classifier_history.loss[-1],
+                       "final_train_accuracy": classifier_history.accuracy[-1]},
+        "autoencoder": {"epochs": args.autoencoder_epochs, "final_mse": autoencoder_history.loss[-1]},
+        "test_accuracy": test_accuracy,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "seconds": round(time.time() - started, 1),
+    }
+    models = DomainModels(classifier, autoencoder, domain.class_names, domain.image_size, {})
+    save_models(out, models, provenance)
+    estimator.calibration.save(out / PARCE_JSON)
+    calibration = estimator.calibration
+    print(f"wrote {out}/: classifier, autoencoder, model.json, {PARCE_JSON}")
+    print(f"ID test accuracy: {test_accuracy:.4f} ({len(data.test)} images)")
+    print(f"calibration: accuracy {calibration.calibration_accuracy:.4f}, mean competency "
+          f"{calibration.calibration_mean_competency:.4f}, z* {calibration.z_star:.2f}")
+    return 0
+
+
+def cmd_examples(args) -> int:
+    from competency_cf.competency.examples import build_examples
+    from competency_cf.competency.parce import load_estimator
+
+    domain = get_domain(args.domain)
+    estimator = load_estimator(_models_dir(args), args.device)
+    examples = build_examples(estimator, domain, _render(args), per_cause=args.per_cause,
+                              seed=args.seed)
+    out = args.out if args.out is not None else Path("results") / domain.name / "examples.npz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    examples.save(out)
+    counts = examples.counts()
+    print(f"wrote {out}: {len(examples)} images; per cause: "
+          + ", ".join(f"{cause} {count}" for cause, count in counts.items()))
+    short = [cause for cause, count in counts.items() if count < args.per_cause]
+    if short:
+        print(f"warning: fewer than {args.per_cause} examples for: {', '.join(short)}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_calibrate_report(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.evaluation.calibration_report import calibration_report
+
+    domain = get_domain(args.domain)
+    estimator = load_estimator(_models_dir(args), args.device)
+    out = args.out if args.out is not None else Path("results") / domain.name
+    out.mkdir(parents=True, exist_ok=True)
+    report = calibration_report(estimator, domain, _render(args), seed=args.seed,
+                                figure=out / "calibration.png")
+    report.save(out)
+    print(report.to_markdown())
+    print(f"wrote {out}/calibration.md, calibration.json, calibration.png")
+    return 0 if all(report.checks().values()) or not args.strict else 1
+
+
+def cmd_render(args) -> int:
+    from competency_cf.evaluation.figures import domain_contact_sheet
+
+    domain = get_domain(args.domain)
+    out = args.out if args.out is not None else Path("results") / domain.name / "domain.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    domain_contact_sheet(domain, out, columns=args.columns)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from competency_cf.evaluation.demo import run_score_demo
+
+    domains = sorted(DOMAINS) if args.domain == "all" else [args.domain]
+    for name in domains:
+        run_score_demo(get_domain(name), _models_dir(args, name), device=args.device)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="competency-cf", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="render a domain, train both networks, calibrate")
+    _add_domain(train)
+    train.add_argument("--out", type=Path, default=None, help="output directory "
+                       "(default: models/<domain>)")
+    train.add_argument("--classifier-epochs", type=int, default=12)
+    train.add_argument("--autoencoder-epochs", type=int, default=25)
+    train.add_argument("--threshold", type=float, default=0.9, help="competency threshold")
+    train.set_defaults(handler=cmd_train)
+
+    examples = commands.add_parser("examples", help="build the low-competency example set (.npz)")
+    _add_domain(examples)
+    _add_models(examples)
+    examples.add_argument("--per-cause", type=int, default=100)
+    examples.add_argument("--out", type=Path, default=None,
+                          help="output .npz (default: results/<domain>/examples.npz)")
+    examples.set_defaults(handler=cmd_examples)
+
+    report = commands.add_parser("calibrate-report", help="PaRCE calibration and AUROC per cause")
+    _add_domain(report)
+    _add_models(report)
+    report.add_argument("--out", type=Path, default=None,
+                        help="output directory (default: results/<domain>)")
+    report.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    report.set_defaults(handler=cmd_calibrate_report)
+
+    render = commands.add_parser("render", help="contact sheet of a domain and its degradations")
+    _add_domain(render)
+    render.add_argument("--out", type=Path, default=None)
+    render.add_argument("--columns", type=int, default=8)
+    render.set_defaults(handler=cmd_render)
+
+    demo = commands.add_parser("demo", help="score clean and degraded images, print competency")
+    demo.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
+    _add_models(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+    for sub in (train, examples, report):
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--no-cache", action="store_true",
+                         help="render the domain afresh instead of using the dataset cache")
+    render.set_defaults(no_cache=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"competency-cf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""PaRCE competency estimation."""

@@ -1,0 +1,1 @@
+"""Procedural domains, the six causes of low competency, and dataset I/O."""

@@ -1,0 +1,1 @@
+"""Classifier, autoencoder, weights I/O and training."""
