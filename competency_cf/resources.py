@@ -16,7 +16,7 @@ def share_dir() -> Path:
         return SOURCE_ROOT
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, LookupError, OSError, ValueError):  # OSError: no AMENT_PREFIX_PATH
         return SOURCE_ROOT
 
 

@@ -23,7 +23,7 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 class ConvClassifier(nn.Module):
     """Small CNN sized for CPU inference: `features` -> (N, feature_dim), `head` -> logits."""
 
-    def __init__(self, num_classes: int, channels: tuple[int, ...] = (32, 64, 128, 128),
+    def __init__(self, num_classes: int, channels: tuple[int, ...] = (16, 32, 64, 128),
                  feature_dim: int = 128):
         super().__init__()
         if num_classes < 2:
