@@ -24,8 +24,9 @@ $(STAMP): requirements.txt constraints.txt setup.py
 test: venv
 	$(PY) -m pytest test
 
+# Both domains unless DOMAIN is given (make demo DOMAIN=speed).
 demo: venv
-	$(PY) -m competency_cf demo --domain $(DOMAIN)
+	$(PY) -m competency_cf demo $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
 
 train: venv
 	$(PY) -m competency_cf train --domain $(DOMAIN)

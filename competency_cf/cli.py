@@ -50,7 +50,7 @@ def cmd_train(args) -> int:
     data = _render(args)
     torch.manual_seed(args.seed)
     classifier = ConvClassifier(domain.num_classes)
-    autoencoder = ConvAutoencoder(domain.image_size)
+    autoencoder = ConvAutoencoder(domain.image_size, latent_dim=args.latent_dim)
     classifier_history = train_classifier(classifier, data.train, epochs=args.classifier_epochs,
                                           seed=args.seed)
     autoencoder_history = train_autoencoder(autoencoder, data.train,
@@ -69,7 +69,8 @@ def cmd_train(args) -> int:
                  "images_per_class": domain.images_per_class, "renderer": domain.renderer_module},
         "classifier": {"epochs": args.classifier_epochs, "final_loss": classifier_history.loss[-1],
                        "final_train_accuracy": classifier_history.accuracy[-1]},
-        "autoencoder": {"epochs": args.autoencoder_epochs, "final_mse": autoencoder_history.loss[-1]},
+        "autoencoder": {"epochs": args.autoencoder_epochs,
+                        "final_mse": autoencoder_history.loss[-1]},
         "test_accuracy": test_accuracy,
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -152,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_domain(train)
     train.add_argument("--out", type=Path, default=None, help="output directory "
                        "(default: models/<domain>)")
-    train.add_argument("--classifier-epochs", type=int, default=12)
+    train.add_argument("--classifier-epochs", type=int, default=20)
     train.add_argument("--autoencoder-epochs", type=int, default=25)
+    train.add_argument("--latent-dim", type=int, default=128, help="autoencoder latent size")
     train.add_argument("--threshold", type=float, default=0.9, help="competency threshold")
     train.set_defaults(handler=cmd_train)
 

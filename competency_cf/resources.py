@@ -16,8 +16,8 @@ def share_dir() -> Path:
         return SOURCE_ROOT
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except (PackageNotFoundError, LookupError, OSError, ValueError):  # OSError: no AMENT_PREFIX_PATH
-        return SOURCE_ROOT
+    except (PackageNotFoundError, LookupError, OSError, ValueError):
+        return SOURCE_ROOT  # OSError: AMENT_PREFIX_PATH is unset, as in a plain venv
 
 
 def models_dir(domain: str) -> Path:

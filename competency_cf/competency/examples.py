@@ -69,44 +69,56 @@ def first_factor_below(competency_by_factor: np.ndarray, threshold: float) -> np
     return np.where(below.any(axis=1), below.argmax(axis=1), -1)
 
 
+def degraded(images: torch.Tensor, domain: Domain, cause: str, factor_index: int,
+             seed: int = 0) -> torch.Tensor:
+    """`images` degraded with the `factor_index`-th factor of `cause`; noise is seeded, so the
+    same call always gives the same pixels."""
+    cause_index = DEGRADATIONS.index(cause)
+    generator = torch.Generator().manual_seed(seed * 1000 + cause_index * 10 + factor_index)
+    return degrade(images, cause, domain.factors[cause][factor_index],
+                   reference_size=domain.pixelation_reference, generator=generator)
+
+
+def sweep_cause(estimator: ParceEstimator, images: torch.Tensor, domain: Domain, cause: str,
+                seed: int = 0) -> np.ndarray:
+    """Competency (N, F) of every image degraded with every factor of `cause`, in list order."""
+    return np.stack([estimator.evaluate(degraded(images, domain, cause, index, seed))
+                     .competency.numpy() for index in range(len(domain.factors[cause]))], axis=1)
+
+
 def build_examples(estimator: ParceEstimator, domain: Domain, data: DomainData,
-                   per_cause: int = 100, seed: int = 0, show_progress: bool = True) -> ExampleSet:
+                   per_cause: int = 100, seed: int = 0, show_progress: bool = True,
+                   sweeps: dict[str, np.ndarray] | None = None) -> ExampleSet:
+    """The example set; `sweeps` (cause -> `sweep_cause` of the test split) saves re-scoring."""
     threshold = estimator.threshold
     test = data.test
     scored = estimator.evaluate(test.images)
-    eligible = np.flatnonzero(((scored.prediction == test.labels) &
-                               (scored.competency >= threshold)).numpy())
-    chunks = []
-    progress = tqdm(DEGRADATIONS, desc="examples", unit="cause", disable=not show_progress)
-    for cause_index, cause in enumerate(progress):
-        factors = domain.factors[cause]
-        sources = test.images[eligible]
-        degraded, competency = [], []
-        for factor_index, factor in enumerate(factors):
-            generator = torch.Generator().manual_seed(seed * 1000 + cause_index * 10 + factor_index)
-            images = degrade(sources, cause, factor, reference_size=domain.pixelation_reference,
-                             generator=generator)
-            degraded.append(images)
-            competency.append(estimator.evaluate(images).competency.numpy())
-        choice = first_factor_below(np.stack(competency, axis=1), threshold)
-        rows = np.flatnonzero(choice >= 0)[:per_cause]
-        chunks.append(dict(
-            images=torch.stack([degraded[choice[r]][r] for r in rows]) if len(rows) else
-            torch.empty((0, *test.images.shape[1:])),
-            causes=np.full(len(rows), cause), factors=np.array([factors[choice[r]] for r in rows],
-                                                                dtype=np.float64),
-            source_index=eligible[rows], labels=test.labels.numpy()[eligible[rows]],
-            original_competency=scored.competency.numpy()[eligible[rows]],
-            competency=np.array([competency[choice[r]][r] for r in rows], dtype=np.float64)))
-    ood_scored = estimator.evaluate(data.ood.images)
-    ood_rows = np.flatnonzero(ood_scored.competency.numpy() < threshold)[:per_cause]
-    chunks.insert(0, dict(
-        images=data.ood.images[ood_rows], causes=np.full(len(ood_rows), "spatial"),
-        factors=np.full(len(ood_rows), np.nan), source_index=ood_rows,
-        labels=np.full(len(ood_rows), -1),
-        # An anomaly image is its own source: nothing was degraded.
-        original_competency=ood_scored.competency.numpy()[ood_rows].astype(np.float64),
-        competency=ood_scored.competency.numpy()[ood_rows].astype(np.float64)))
-    merged = {key: (torch.cat([c[key] for c in chunks]) if key == "images"
-                    else np.concatenate([c[key] for c in chunks])) for key in chunks[0]}
+    test_competency = scored.competency.numpy()
+    eligible = np.flatnonzero(((scored.prediction == test.labels).numpy()) &
+                              (test_competency >= threshold))
+    ood_competency = estimator.evaluate(data.ood.images).competency.numpy().astype(np.float64)
+    ood_rows = np.flatnonzero(ood_competency < threshold)[:per_cause]
+    # An anomaly image is its own source: nothing was degraded.
+    parts = [dict(images=data.ood.images[ood_rows], causes=np.full(len(ood_rows), "spatial"),
+                  factors=np.full(len(ood_rows), np.nan), source_index=ood_rows,
+                  labels=np.full(len(ood_rows), -1), original_competency=ood_competency[ood_rows],
+                  competency=ood_competency[ood_rows])]
+    for cause in tqdm(DEGRADATIONS, desc="examples", unit="cause", disable=not show_progress):
+        competency = sweeps[cause] if sweeps is not None else \
+            sweep_cause(estimator, test.images, domain, cause, seed)
+        choice = first_factor_below(competency[eligible], threshold)
+        picked = np.flatnonzero(choice >= 0)[:per_cause]
+        sources, factor_index = eligible[picked], choice[picked]
+        images = test.images[sources].clone()
+        for index in np.unique(factor_index):
+            rows = np.flatnonzero(factor_index == index)
+            images[rows] = degraded(test.images, domain, cause, int(index), seed)[sources[rows]]
+        parts.append(dict(
+            images=images, causes=np.full(len(sources), cause),
+            factors=np.asarray(domain.factors[cause], dtype=np.float64)[factor_index],
+            source_index=sources, labels=test.labels.numpy()[sources],
+            original_competency=test_competency[sources].astype(np.float64),
+            competency=competency[sources, factor_index].astype(np.float64)))
+    merged = {key: (torch.cat([part[key] for part in parts]) if key == "images"
+                    else np.concatenate([part[key] for part in parts])) for key in parts[0]}
     return ExampleSet(**merged, class_names=data.class_names, threshold=threshold)

@@ -76,7 +76,8 @@ def competency_numpy(probabilities: np.ndarray, losses: np.ndarray, calibration:
     losses = np.asarray(losses, dtype=np.float64).reshape(-1, 1)
     mu, sigma = np.asarray(calibration.mu), np.asarray(calibration.sigma)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(mu):
-        raise ValueError(f"probabilities: expected shape (N, {len(mu)}), got {probabilities.shape}")
+        raise ValueError(f"probabilities: expected shape (N, {len(mu)}), "
+                         f"got {probabilities.shape}")
     z = calibration.z_star if z_star is None else z_star
     in_distribution = ndtr(-((losses - 2.0 * mu) / sigma - z))
     return probabilities.max(axis=1) * (probabilities * in_distribution).sum(axis=1)
@@ -119,10 +120,9 @@ class ParceEstimator(nn.Module):
         if len(calibration.mu) != count:
             raise ValueError(f"calibration has {len(calibration.mu)} classes, classifier {count}")
         device = self.classifier.head.weight.device
-        self.register_buffer("mu", torch.tensor(calibration.mu, dtype=torch.float32, device=device),
-                             persistent=False)
-        self.register_buffer("sigma", torch.tensor(calibration.sigma, dtype=torch.float32,
-                                                   device=device), persistent=False)
+        for name in ("mu", "sigma"):
+            values = torch.tensor(getattr(calibration, name), dtype=torch.float32, device=device)
+            self.register_buffer(name, values, persistent=False)
         self.calibration = calibration
 
     @property

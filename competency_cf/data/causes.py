@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CAUSES: tuple[str, ...] = ("spatial", "brightness", "contrast", "saturation", "noise", "pixelation")
+CAUSES: tuple[str, ...] = ("spatial", "brightness", "contrast", "saturation", "noise",
+                           "pixelation")
 DEGRADATIONS: tuple[str, ...] = CAUSES[1:]  # spatial anomalies are whole images, not a transform
 
 # ITU-R BT.601 luma weights, as used by common image libraries for grayscale conversion.

@@ -26,7 +26,8 @@ def check_images(images: torch.Tensor, what: str = "images") -> torch.Tensor:
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"{what}: expected shape (N, 3, H, W), got {tuple(images.shape)}")
     if not images.is_floating_point():
-        raise TypeError(f"{what}: expected a float tensor with values in [0, 1], got {images.dtype}")
+        raise TypeError(f"{what}: expected a float tensor with values in [0, 1], "
+                        f"got {images.dtype}")
     if images.numel() and not torch.isfinite(images).all():
         raise ValueError(f"{what}: contains NaN or infinite values")
     if images.numel() and (images.min() < 0.0 or images.max() > 1.0):

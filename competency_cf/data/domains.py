@@ -1,4 +1,4 @@
-"""The built-in procedural domains: what is rendered, how much, and the degradation factor tables."""
+"""The built-in procedural domains: what is rendered, how much, and the degradation factors."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ Every image goes through the same four stages:
 2. Projection. Each image column is a vertical plane through the camera; the ground along it is
    sampled at geometrically spaced distances, the nearest surface covering each pixel row is
    found with one vectorised ``searchsorted`` over the running minimum of the projected rows, and
-   the hit distance is refined between samples. Camera roll is a per-column shift of the centre row.
+   the hit distance is refined between samples. Camera roll is a per-column shift of the centre
+   row.
 3. Lighting. The sun always shines along +x of the grid (the terrain is statistically isotropic,
    so the camera yaw alone sets where the sun is in the view), which makes hard cast shadows one
    running maximum along the grid rows. Slopes, shadow and albedo are looked up at each pixel's
@@ -42,7 +43,7 @@ OOD_NAME = "human_made_structures"
 # Scenes are rendered at this multiple of the output size and area-averaged down (anti-aliasing).
 _SUPERSAMPLE = 2
 
-# The main height field: 256 cells of 12.5 cm, a 32 m periodic tile. Large landforms must fit in it.
+# The main height field: 256 cells of 12.5 cm, a 32 m periodic tile; large landforms must fit.
 # All grid sides are powers of two (see _sample_periodic).
 _GRID_N = 256
 _GRID_CELL = 0.125
@@ -537,7 +538,8 @@ def _scatter_craters(rng: np.random.Generator, height: np.ndarray, camera: _Came
 
 
 def _scatter_rocks(rng: np.random.Generator, height: np.ndarray, camera: _Camera, count: int,
-                   radius_range: tuple[float, float], near: float = 2.0, far: float = 25.0) -> None:
+                   radius_range: tuple[float, float], near: float = 2.0,
+                   far: float = 25.0) -> None:
     """Rocks, denser near the camera where they cover more of the image."""
     distance = np.exp(rng.uniform(np.log(near), np.log(far), count))
     bearing = rng.uniform(-0.65, 0.65, count)
@@ -774,7 +776,7 @@ def _terrain_luminance(view: _View) -> np.ndarray:
 # Human-made structures (out-of-distribution anomalies)
 # --------------------------------------------------------------------------------------------
 
-# Albedos relative to regolith (mean about 0.6): white paint and suits are brighter than the ground.
+# Albedos relative to regolith (mean about 0.6): white paint and suits outshine the ground.
 _WHITE = np.array([0.92, 0.92, 0.9])
 _GOLD_FOIL = np.array([0.95, 0.7, 0.26])
 _SILVER = np.array([0.72, 0.73, 0.75])
@@ -874,7 +876,7 @@ def _lander(rng: np.random.Generator):
 
 
 def _antenna_mast(rng: np.random.Generator):
-    """Communications mast on a tripod with a dish aimed at the sky, electronics box at its foot."""
+    """Communications mast on a tripod, a dish aimed at the sky, an electronics box at its foot."""
     mast = rng.uniform(1.8, 2.8)
     dish = rng.uniform(0.8, 1.2)
     heading = rng.uniform(-np.pi, np.pi)
@@ -1293,7 +1295,8 @@ def _check_label(label) -> int:
     except TypeError:
         raise ValueError(f"lunar class label must be an integer, got {label!r}") from None
     if not 0 <= index < len(CLASS_NAMES):
-        raise ValueError(f"unknown lunar class label {label!r}; expected 0..{len(CLASS_NAMES) - 1}")
+        raise ValueError(f"unknown lunar class label {label!r}; "
+                         f"expected 0..{len(CLASS_NAMES) - 1}")
     return index
 
 

@@ -9,8 +9,8 @@ only its digits set it apart.
 The digits are drawn from stroke outlines defined here (a DIN 1451-like construction of lines and
 arcs), so no font file is ever needed and the glyphs do not change with the installed Pillow.
 
-Images are float32 arrays of shape (3, size, size), RGB, values in [0, 1]. All randomness comes from
-the `numpy.random.Generator` passed in; the only cache holds deterministic glyph masks.
+Images are float32 arrays of shape (3, size, size), RGB, values in [0, 1]. All randomness comes
+from the `numpy.random.Generator` passed in; the only cache holds deterministic glyph masks.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def _sign_shading(rng: np.random.Generator, u: np.ndarray,
         side = float(np.cos(angle)) * u + float(np.sin(angle)) * v - offset
         shade = shade * (1.0 - rng.uniform(0.25, 0.55) * np.clip(side / 0.1 + 0.5, 0, 1))
     glare = np.zeros_like(u)
-    if rng.random() < 0.15:                            # specular highlight on retro-reflective film
+    if rng.random() < 0.15:  # specular highlight on retro-reflective film
         su, sv = (float(c) for c in rng.uniform(-0.7, 0.7, size=2))
         spread = rng.uniform(0.15, 0.5)
         squared_distance = (u - su) ** 2 + (v - sv) ** 2

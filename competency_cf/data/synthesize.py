@@ -39,7 +39,8 @@ def render_image(domain: Domain, label: int, index: int) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def render_images(domain: Domain, label: int, count: int, progress: tqdm | None = None) -> np.ndarray:
+def render_images(domain: Domain, label: int, count: int,
+                  progress: tqdm | None = None) -> np.ndarray:
     images = np.empty((count, 3, domain.image_size, domain.image_size), dtype=np.uint8)
     for index in range(count):
         images[index] = render_image(domain, label, index)
@@ -91,7 +92,8 @@ def _split(domain: Domain, images: np.ndarray, labels: np.ndarray, ood: np.ndarr
     labels_t = torch.from_numpy(labels.astype(np.int64))
     parts = stratified_split(labels, domain.seed)
     splits = {name: ImageSet(images_t[idx], labels_t[idx]) for name, idx in parts.items()}
-    splits["ood"] = ImageSet(from_uint8(ood), torch.full((len(ood),), OOD_LABEL, dtype=torch.int64))
+    ood_labels = torch.full((len(ood),), OOD_LABEL, dtype=torch.int64)
+    splits["ood"] = ImageSet(from_uint8(ood), ood_labels)
     return DomainData(class_names=domain.class_names, **splits)
 
 

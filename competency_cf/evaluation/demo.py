@@ -53,9 +53,10 @@ def run_score_demo(domain: Domain, models_dir: Path, device: str = "cpu",
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = out_dir / f"{domain.name}_competency.png"
     columns = 6
-    tiles = [images[i:i + columns] for i in range(0, len(images), columns)]
-    captions = [[f"{rows[i + j]['image'][:18]}\n{rows[i + j]['competency']:.2f}"
-                 for j in range(len(tile))] for i, tile in zip(range(0, len(images), columns), tiles)]
+    starts = range(0, len(images), columns)
+    tiles = [images[start:start + columns] for start in starts]
+    captions = [[f"{row['image'][:18]}\n{row['competency']:.2f}"
+                 for row in rows[start:start + columns]] for start in starts]
     image_grid(tiles, figure, captions=captions,
                title=f"{domain.name}: competency per image (threshold {threshold:.2f})")
     print(f"wrote {figure}")

@@ -9,7 +9,8 @@ import torch
 
 
 def image_grid(rows: Sequence[torch.Tensor], path: str | Path, *, row_labels: Sequence[str] = (),
-               captions: Sequence[Sequence[str]] = (), title: str = "", scale: float = 1.3) -> None:
+               captions: Sequence[Sequence[str]] = (), title: str = "",
+               scale: float = 1.3) -> None:
     """Save a grid: one tensor (K, 3, H, W) per row, optional row labels and per-tile captions."""
     import matplotlib
     matplotlib.use("Agg")

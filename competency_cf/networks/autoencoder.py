@@ -1,7 +1,7 @@
 """Convolutional autoencoder whose reconstruction loss drives PaRCE's in-distribution probability.
 
-`encode` gives a latent vector per image (the space LGD and LNN work in), `decode` maps latents back
-to images in [0, 1].
+`encode` gives a latent vector per image (the space LGD and LNN work in), `decode` maps latents
+back to images in [0, 1].
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class ConvAutoencoder(nn.Module):
 
         encoder, previous = [], 3
         for width in channels:
-            encoder += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+            encoder += [nn.Conv2d(previous, width, 4, stride=2, padding=1),
+                        nn.LeakyReLU(0.2, True)]
             previous = width
         self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(flat, latent_dim))
 

@@ -66,7 +66,8 @@ def save_models(directory: str | Path, models: DomainModels, provenance: dict) -
     files = {CLASSIFIER_FILE: models.classifier, AUTOENCODER_FILE: models.autoencoder}
     hashes = {}
     for name, module in files.items():
-        state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+        state = {key: value.detach().cpu().contiguous()
+                 for key, value in module.state_dict().items()}
         save_file(state, str(directory / name), metadata={"format": "competency_cf"})
         hashes[name] = sha256_of(directory / name)
     description = {
@@ -118,7 +119,7 @@ def _load_weights(module: torch.nn.Module, path: Path, expected_sha256: str | No
 
 
 def load_models(directory: str | Path, device: str | torch.device = "cpu") -> DomainModels:
-    """Load a `models/<domain>/` directory, verifying hashes and shapes; returns eval-mode models."""
+    """Load a `models/<domain>/` directory, checking hashes and shapes; models are in eval mode."""
     directory = Path(directory)
     description = read_model_json(directory)
     model_json = directory / MODEL_JSON

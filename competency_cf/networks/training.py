@@ -32,7 +32,7 @@ def _one_cycle_schedule(optimizer, steps: int):
                                                total_steps=max(steps, 1), pct_start=0.15)
 
 
-def train_classifier(model: ConvClassifier, data: ImageSet, *, epochs: int = 12,
+def train_classifier(model: ConvClassifier, data: ImageSet, *, epochs: int = 20,
                      batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
                      show_progress: bool = True) -> TrainingHistory:
     """Cross-entropy training with small random shifts so the network learns shapes, not pixels."""
@@ -64,7 +64,7 @@ def train_classifier(model: ConvClassifier, data: ImageSet, *, epochs: int = 12,
     return history
 
 
-def train_autoencoder(model: ConvAutoencoder, data: ImageSet, *, epochs: int = 20,
+def train_autoencoder(model: ConvAutoencoder, data: ImageSet, *, epochs: int = 25,
                       batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
                       show_progress: bool = True) -> TrainingHistory:
     """Mean-squared reconstruction training on in-distribution images only."""
@@ -92,9 +92,11 @@ def train_autoencoder(model: ConvAutoencoder, data: ImageSet, *, epochs: int = 2
     return history
 
 
-def _random_shift(images: torch.Tensor, generator: torch.Generator, max_shift: int = 3) -> torch.Tensor:
+def _random_shift(images: torch.Tensor, generator: torch.Generator,
+                  max_shift: int = 3) -> torch.Tensor:
     """Translate the whole batch by a few pixels (edge-replicated) for translation robustness."""
     dx, dy = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator).tolist()
     padded = F.pad(images, (max_shift,) * 4, mode="replicate")
     height, width = images.shape[-2:]
-    return padded[..., max_shift + dy:max_shift + dy + height, max_shift + dx:max_shift + dx + width]
+    top, left = max_shift + dy, max_shift + dx
+    return padded[..., top:top + height, left:left + width]

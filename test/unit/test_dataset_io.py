@@ -41,7 +41,8 @@ def test_npz_errors_name_the_problem(tmp_path):
     np.savez(tmp_path / "partial.npz", train_data=np.zeros((1, 3, 4, 4), np.float32))
     with pytest.raises(ValueError, match="missing arrays .*val_data"):
         load_npz(tmp_path / "partial.npz")
-    arrays = {f"{k}_data": np.full((2, 3, 4, 4), 2.0, np.float32) for k in ("train", "val", "test", "ood")}
+    arrays = {f"{k}_data": np.full((2, 3, 4, 4), 2.0, np.float32)
+              for k in ("train", "val", "test", "ood")}
     arrays |= {f"{k}_labels": np.array([0, 1]) for k in ("train", "val", "test", "ood")}
     np.savez(tmp_path / "range.npz", **arrays)
     with pytest.raises(ValueError, match=r"train: .*\[0, 1\]"):

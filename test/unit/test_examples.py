@@ -1,6 +1,14 @@
-import numpy as np
+import dataclasses
 
-from competency_cf.competency.examples import first_factor_below
+import numpy as np
+import torch
+
+from competency_cf.competency.examples import (ExampleSet, build_examples, degraded,
+                                               first_factor_below)
+from competency_cf.competency.parce import load_estimator
+from competency_cf.data.domains import DOMAINS
+from competency_cf.data.synthesize import render_domain
+from competency_cf.resources import models_dir
 
 
 def test_first_factor_in_list_order():
@@ -10,3 +18,29 @@ def test_first_factor_in_list_order():
         [0.95, 0.92, 0.91],  # never below
     ])
     assert first_factor_below(competency, 0.9).tolist() == [1, 0, -1]
+
+
+def test_example_set_on_committed_speed_model(tmp_path):
+    """Every example is below threshold at its factor, and at no earlier factor of the table."""
+    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=30, ood_images=20)
+    data = render_domain(domain, cache_dir=tmp_path, show_progress=False)
+    estimator = load_estimator(models_dir("speed"))
+    examples = build_examples(estimator, domain, data, per_cause=3, show_progress=False)
+    assert set(examples.causes) <= {"spatial", "brightness", "contrast", "saturation", "noise",
+                                    "pixelation"}
+    assert (examples.counts()["noise"]) == 3
+    assert (examples.competency < examples.threshold).all()
+    rescored = estimator.evaluate(examples.images).competency.numpy()
+    assert np.allclose(rescored, examples.competency, atol=1e-5)
+    for row in np.flatnonzero(examples.causes != "spatial"):
+        cause, source = str(examples.causes[row]), examples.source_index[row]
+        table = domain.factors[cause]
+        assert examples.original_competency[row] >= examples.threshold
+        for index in range(table.index(examples.factors[row])):
+            earlier = degraded(data.test.images, domain, cause, index)[source:source + 1]
+            assert estimator.evaluate(earlier).competency.item() >= examples.threshold
+    path = tmp_path / "examples.npz"
+    examples.save(path)
+    loaded = ExampleSet.load(path)
+    assert torch.equal(loaded.images, examples.images)
+    assert list(loaded.causes) == list(examples.causes)

@@ -28,9 +28,11 @@ def test_formula_against_hand_computation():
     probabilities = np.array([[0.8, 0.2]])
     loss = 2.5
     from scipy.stats import norm
-    p_id = 0.8 * (1 - norm.cdf((loss - 2.0) / 0.5 - 0.5)) + 0.2 * (1 - norm.cdf((loss - 4.0) / 1.0 - 0.5))
+    p_id = (0.8 * (1 - norm.cdf((loss - 2.0) / 0.5 - 0.5))
+            + 0.2 * (1 - norm.cdf((loss - 4.0) / 1.0 - 0.5)))
     expected = 0.8 * p_id
-    assert competency_numpy(probabilities, [loss], calibration)[0] == pytest.approx(expected, rel=1e-12)
+    computed = competency_numpy(probabilities, [loss], calibration)[0]
+    assert computed == pytest.approx(expected, rel=1e-12)
 
 
 def test_fit_chooses_grid_z_star_matching_accuracy(estimator, calibration_data):

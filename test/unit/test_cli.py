@@ -1,0 +1,29 @@
+import pytest
+
+from competency_cf.cli import build_parser, main
+
+
+def test_missing_models_directory_is_a_clear_error(tmp_path, capsys):
+    code = main(["calibrate-report", "--domain", "speed", "--models", str(tmp_path / "none")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "calibrate-report: error" in error and str(tmp_path / "none") in error
+
+
+def test_unknown_domain_is_rejected_by_the_parser():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--domain", "mars"])
+
+
+def test_render_writes_a_contact_sheet(tmp_path):
+    out = tmp_path / "sheet.png"
+    assert main(["render", "--domain", "speed", "--columns", "2", "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+
+
+def test_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--domain", "speed"]) == 0
+    printed = capsys.readouterr().out
+    assert "clean (30)" in printed and "noise x" in printed and "spatial: 20" in printed
+    assert (tmp_path / "demo_out" / "speed_competency.png").is_file()
