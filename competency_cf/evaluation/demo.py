@@ -6,58 +6,71 @@ from pathlib import Path
 
 import torch
 
+from competency_cf.competency.examples import degraded
 from competency_cf.competency.parce import load_estimator
-from competency_cf.data.causes import DEGRADATIONS, degrade
+from competency_cf.data.causes import DEGRADATIONS
 from competency_cf.data.domains import Domain
 from competency_cf.data.synthesize import render_sample
 from competency_cf.evaluation.figures import image_grid
 
 
-def run_score_demo(domain: Domain, models_dir: Path, device: str = "cpu",
-                   out_dir: Path = Path("demo_out"), clean_images: int = 6) -> list[dict]:
-    """Print one line per scored image and save the scored images as a captioned PNG grid.
+def _verdict(competency: float, threshold: float) -> str:
+    return "competent" if competency >= threshold else "LOW"
 
-    The images are rendered with indices past the training set, so the networks never saw them.
+
+def run_score_demo(domain: Domain, models_dir: Path, device: str = "cpu",
+                   out_dir: Path = Path("demo_out")) -> dict:
+    """Print competency for unseen clean images, every degradation factor and anomalies.
+
+    Images are rendered with indices past the training set, so the networks never saw them. Also
+    saves `<out_dir>/<domain>_competency.png`: one row per cause, captioned with competency.
     """
     estimator = load_estimator(models_dir, device)
     threshold = estimator.threshold
-    unseen = domain.images_per_class
-    sample = render_sample(domain, per_class=1, ood=2, offset=unseen)
-    clean = sample.images[:domain.num_classes][:clean_images]
-    clean_labels = sample.labels[:domain.num_classes][:clean_images].tolist()
-    cases = [(f"clean ({domain.class_names[label]})", image.unsqueeze(0))
-             for label, image in zip(clean_labels, clean)]
-    # Mid-table factors: clearly visible, yet not the most extreme setting.
-    for index, cause in enumerate(DEGRADATIONS):
-        factors = domain.factors[cause]
-        factor = factors[len(factors) // 2]
-        source = clean[index % len(clean)].unsqueeze(0)
-        cases.append((f"{cause} x{factor:g}", degrade(
-            source, cause, factor, reference_size=domain.pixelation_reference,
-            generator=torch.Generator().manual_seed(index))))
-    for index, image in enumerate(sample.images[domain.num_classes:]):
-        cases.append((f"spatial: {domain.ood_name} #{index}", image.unsqueeze(0)))
-
-    images = torch.cat([image for _, image in cases])
-    result = estimator.evaluate(images)
+    sample = render_sample(domain, per_class=1, ood=6, offset=domain.images_per_class)
+    is_clean = sample.labels >= 0
+    clean, anomalies = sample.images[is_clean], sample.images[~is_clean]
     print(f"\n{domain.name}: PaRCE competency (threshold {threshold:.2f}, models {models_dir})")
-    print(f"{'image':<34} {'predicted':<16} {'p_max':>6} {'p_id':>6} {'competency':>10}  verdict")
-    rows = []
-    for (name, _), competency, prediction, p_max, p_id in zip(
-            cases, result.competency, result.prediction, result.p_max, result.p_in_distribution):
-        verdict = "competent" if competency >= threshold else "LOW -> explain"
-        predicted = domain.class_names[int(prediction)]
-        print(f"{name:<34} {predicted:<16} {p_max:6.3f} {p_id:6.3f} {competency:10.3f}  {verdict}")
-        rows.append({"image": name, "predicted": predicted, "p_max": float(p_max),
-                     "p_id": float(p_id), "competency": float(competency)})
+
+    clean_result = estimator.evaluate(clean)
+    print(f"\nclean images the networks never saw:\n{'true class':<16} {'predicted':<16} "
+          f"{'p_max':>6} {'p_id':>6} {'competency':>10}")
+    for label, prediction, p_max, p_id, competency in zip(
+            sample.labels[is_clean], clean_result.prediction, clean_result.p_max,
+            clean_result.p_in_distribution, clean_result.competency):
+        print(f"{domain.class_names[label]:<16} {domain.class_names[prediction]:<16} "
+              f"{p_max:6.3f} {p_id:6.3f} {competency:10.3f}  {_verdict(competency, threshold)}")
+
+    rows, captions, labels = [], [], []
+    print("\none clean image per cause, degraded with each factor of the table (competency):")
+    for index, cause in enumerate(DEGRADATIONS):
+        source = clean[index % len(clean)].unsqueeze(0)
+        images = torch.cat([degraded(source, domain, cause, f)
+                            for f in range(len(domain.factors[cause]))])
+        competency = estimator.evaluate(images).competency.tolist()
+        cells = [f"x{factor:g}: {value:.2f}{'' if value >= threshold else '*'}"
+                 for factor, value in zip(domain.factors[cause], competency)]
+        print(f"  {cause:<11} " + "  ".join(cells))
+        rows.append(torch.cat([source, images]))
+        captions.append([f"clean {clean_result.competency[index % len(clean)]:.2f}"] +
+                        [f"x{factor:g}: {value:.2f}"
+                         for factor, value in zip(domain.factors[cause], competency)])
+        labels.append(cause)
+    print("  (* below the threshold: the perception node would ask for an explanation)")
+
+    anomaly_result = estimator.evaluate(anomalies)
+    print(f"\nspatial anomalies ({domain.ood_name}):")
+    values = anomaly_result.competency.tolist()
+    for number, (value, prediction) in enumerate(zip(values, anomaly_result.prediction)):
+        print(f"  #{number}: predicted {domain.class_names[prediction]:<16} competency "
+              f"{value:.3f}  {_verdict(value, threshold)}")
+    rows.append(anomalies)
+    captions.append([f"{value:.2f}" for value in values])
+    labels.append("spatial")
+
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = out_dir / f"{domain.name}_competency.png"
-    columns = 6
-    starts = range(0, len(images), columns)
-    tiles = [images[start:start + columns] for start in starts]
-    captions = [[f"{row['image'][:18]}\n{row['competency']:.2f}"
-                 for row in rows[start:start + columns]] for start in starts]
-    image_grid(tiles, figure, captions=captions,
-               title=f"{domain.name}: competency per image (threshold {threshold:.2f})")
+    image_grid(rows, figure, row_labels=labels, captions=captions,
+               title=f"{domain.name}: PaRCE competency (threshold {threshold:.2f})")
     print(f"wrote {figure}")
-    return rows
+    return {"clean": clean_result.competency.tolist(), "anomalies": values}

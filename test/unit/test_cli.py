@@ -25,5 +25,6 @@ def test_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--domain", "speed"]) == 0
     printed = capsys.readouterr().out
-    assert "clean (30)" in printed and "noise x" in printed and "spatial: 20" in printed
+    assert "clean images the networks never saw" in printed
+    assert "noise       x20:" in printed and "spatial anomalies (20)" in printed
     assert (tmp_path / "demo_out" / "speed_competency.png").is_file()
