@@ -14,6 +14,20 @@ from competency_cf import __version__
 from competency_cf.data.domains import DOMAINS, get_domain
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a value in [0, 1], got {text}")
+    return value
+
+
 def _add_domain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", default="lunar", choices=sorted(DOMAINS),
                         help="built-in domain (default: lunar)")
@@ -153,16 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_domain(train)
     train.add_argument("--out", type=Path, default=None, help="output directory "
                        "(default: models/<domain>)")
-    train.add_argument("--classifier-epochs", type=int, default=20)
-    train.add_argument("--autoencoder-epochs", type=int, default=25)
-    train.add_argument("--latent-dim", type=int, default=128, help="autoencoder latent size")
-    train.add_argument("--threshold", type=float, default=0.9, help="competency threshold")
+    train.add_argument("--classifier-epochs", type=_positive_int, default=20,
+                       help="classifier training epochs (default: 20)")
+    train.add_argument("--autoencoder-epochs", type=_positive_int, default=25,
+                       help="autoencoder training epochs (default: 25)")
+    train.add_argument("--latent-dim", type=_positive_int, default=128,
+                       help="autoencoder latent size (default: 128)")
+    train.add_argument("--threshold", type=_unit_interval, default=0.9,
+                       help="competency threshold stored in parce.json (default: 0.9)")
     train.set_defaults(handler=cmd_train)
 
     examples = commands.add_parser("examples", help="build the low-competency example set (.npz)")
     _add_domain(examples)
     _add_models(examples)
-    examples.add_argument("--per-cause", type=int, default=100)
+    examples.add_argument("--per-cause", type=_positive_int, default=100,
+                          help="examples per cause (default: 100)")
     examples.add_argument("--out", type=Path, default=None,
                           help="output .npz (default: results/<domain>/examples.npz)")
     examples.set_defaults(handler=cmd_examples)
@@ -178,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="contact sheet of a domain and its degradations")
     _add_domain(render)
     render.add_argument("--out", type=Path, default=None)
-    render.add_argument("--columns", type=int, default=8)
+    render.add_argument("--columns", type=_positive_int, default=8, help="images per row")
     render.set_defaults(handler=cmd_render)
 
     demo = commands.add_parser("demo", help="score clean and degraded images, print competency")
@@ -187,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     for sub in (train, examples, report):
-        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--seed", type=int, default=0,
+                         help="seed of training / noise draws (default: 0)")
         sub.add_argument("--no-cache", action="store_true",
                          help="render the domain afresh instead of using the dataset cache")
     render.set_defaults(no_cache=False)

@@ -28,3 +28,15 @@ def test_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
     assert "clean images the networks never saw" in printed
     assert "noise       x20:" in printed and "spatial anomalies (20)" in printed
     assert (tmp_path / "demo_out" / "speed_competency.png").is_file()
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--threshold", "1.5"],
+    ["train", "--classifier-epochs", "0"],
+    ["examples", "--per-cause", "-3"],
+])
+def test_bad_numbers_are_rejected_before_any_work(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "expected" in capsys.readouterr().err
