@@ -39,11 +39,12 @@ def render_image(domain: Domain, label: int, index: int) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def render_images(domain: Domain, label: int, count: int,
-                  progress: tqdm | None = None) -> np.ndarray:
+def render_images(domain: Domain, label: int, count: int, progress: tqdm | None = None,
+                  offset: int = 0) -> np.ndarray:
+    """Images `offset` .. `offset + count - 1` of one label, uint8 (count, 3, H, W)."""
     images = np.empty((count, 3, domain.image_size, domain.image_size), dtype=np.uint8)
-    for index in range(count):
-        images[index] = render_image(domain, label, index)
+    for slot in range(count):
+        images[slot] = render_image(domain, label, offset + slot)
         if progress is not None:
             progress.update(1)
     return images
@@ -99,12 +100,9 @@ def _split(domain: Domain, images: np.ndarray, labels: np.ndarray, ood: np.ndarr
 
 def render_sample(domain: Domain, per_class: int, ood: int = 0, offset: int = 0) -> ImageSet:
     """A small labelled sample (no cache), e.g. for tests; `offset` picks other image indices."""
-    images, labels = [], []
-    for label in range(domain.num_classes):
-        for index in range(offset, offset + per_class):
-            images.append(render_image(domain, label, index))
-            labels.append(label)
-    for index in range(offset, offset + ood):
-        images.append(render_image(domain, OOD_LABEL, index))
-        labels.append(OOD_LABEL)
-    return ImageSet(from_uint8(np.stack(images)), torch.tensor(labels, dtype=torch.int64))
+    labels = [label for label in range(domain.num_classes) for _ in range(per_class)]
+    labels += [OOD_LABEL] * ood
+    chunks = [render_images(domain, label, per_class, offset=offset)
+              for label in range(domain.num_classes)]
+    chunks.append(render_images(domain, OOD_LABEL, ood, offset=offset))
+    return ImageSet(from_uint8(np.concatenate(chunks)), torch.tensor(labels, dtype=torch.int64))

@@ -7,6 +7,11 @@ from typing import Sequence
 
 import torch
 
+from competency_cf.data.causes import DEGRADATIONS, degrade
+from competency_cf.data.dataset import from_uint8
+from competency_cf.data.domains import Domain
+from competency_cf.data.synthesize import OOD_LABEL, render_images
+
 
 def image_grid(rows: Sequence[torch.Tensor], path: str | Path, *, row_labels: Sequence[str] = (),
                captions: Sequence[Sequence[str]] = (), title: str = "",
@@ -40,15 +45,10 @@ def image_grid(rows: Sequence[torch.Tensor], path: str | Path, *, row_labels: Se
     plt.close(fig)
 
 
-def domain_contact_sheet(domain, path: str | Path, columns: int = 8) -> None:
+def domain_contact_sheet(domain: Domain, path: str | Path, columns: int = 8) -> None:
     """Rows: every class, the OOD set, then one row per degradation (strongest factor)."""
-    from competency_cf.data.causes import DEGRADATIONS, degrade
-    from competency_cf.data.synthesize import OOD_LABEL, render_image
-    from competency_cf.data.dataset import from_uint8
-    import numpy as np
-
     def render_row(label: int) -> torch.Tensor:
-        return from_uint8(np.stack([render_image(domain, label, i) for i in range(columns)]))
+        return from_uint8(render_images(domain, label, columns))
 
     rows = [render_row(label) for label in range(domain.num_classes)]
     labels = list(domain.class_names)
