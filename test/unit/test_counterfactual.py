@@ -1,0 +1,153 @@
+"""Counterfactual methods on a tiny random model whose threshold splits the batch."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from competency_cf.competency.parce import ParceEstimator
+from competency_cf.counterfactual.config import REFERENCE, DescentConfig, named_config
+from competency_cf.counterfactual.distances import vector_distance
+from competency_cf.counterfactual.methods import (METHODS, LatentNearestNeighbor, build_method)
+from competency_cf.data.dataset import ImageSet
+from competency_cf.networks.autoencoder import ConvAutoencoder
+from competency_cf.networks.classifier import ConvClassifier
+from competency_cf.networks.training import train_autoencoder, train_classifier
+
+
+def class_images(count, seed):
+    """Smooth images whose tint depends on the class: learnable in a few epochs."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 3
+    ramp = torch.linspace(0.2, 0.8, 64)
+    images = 0.3 + 0.4 * ramp.view(1, 1, 1, 64) * torch.rand((count, 1, 1, 1), generator=generator)
+    images = images.expand(count, 3, 64, 64).clone()
+    images[torch.arange(count), labels] += 0.2
+    images += 0.03 * torch.rand(images.shape, generator=generator)
+    return images.clamp(0, 1), labels
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    classifier = ConvClassifier(3, channels=(4, 8), feature_dim=8)
+    autoencoder = ConvAutoencoder(64, channels=(4, 8), latent_dim=6)
+    images, labels = class_images(60, seed=0)
+    data = ImageSet(images, labels)
+    train_classifier(classifier, data, epochs=4, batch_size=20, show_progress=False)
+    train_autoencoder(autoencoder, data, epochs=6, batch_size=20, show_progress=False)
+    estimator = ParceEstimator(classifier, autoencoder).eval()
+    calibration, calibration_labels = class_images(30, seed=1)
+    estimator.fit(calibration, calibration_labels)
+    return estimator, calibration
+
+
+@pytest.fixture
+def setup(trained):
+    """The trained fixture with a threshold at the median calibration competency."""
+    estimator, calibration = trained
+    competency = estimator.evaluate(calibration).competency
+    threshold = float(torch.quantile(competency, 0.5))
+    estimator = ParceEstimator(estimator.classifier, estimator.autoencoder,
+                               dataclasses.replace(estimator.calibration, threshold=threshold))
+    batch = torch.rand((8, 3, 64, 64), generator=torch.Generator().manual_seed(5)) * 0.5 + 0.25
+    batch[:4] = class_images(4, seed=7)[0]
+    return estimator.eval(), calibration, batch
+
+
+FAST = {"max_iterations": 15, "lr": 0.05}
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_shape_range_and_success_flags(setup, name):
+    estimator, calibration, batch = setup
+    overrides = {} if name in ("Reco", "LNN") else FAST
+    method = build_method(name, estimator, calibration_images=calibration, **overrides)
+    result = method.generate(batch)
+    assert result.method == name
+    assert result.images.shape == batch.shape
+    assert result.images.min() >= 0.0 and result.images.max() <= 1.0
+    recomputed = estimator.evaluate(result.images).competency
+    assert torch.allclose(recomputed, result.competency, atol=1e-5)
+    assert torch.equal(result.success, result.competency >= estimator.threshold)
+    assert result.seconds > 0 and result.iterations.shape == (len(batch),)
+
+
+def test_per_image_stopping_freezes_finished_images(setup):
+    estimator, _, batch = setup
+    before = estimator.evaluate(batch).competency
+    already_valid = before >= estimator.threshold
+    assert already_valid.any() and (~already_valid).any()
+    result = build_method("FGD", estimator, **FAST).generate(batch)
+    assert torch.equal(result.images[already_valid], batch[already_valid])
+    assert (result.iterations[already_valid] == 0).all()
+    assert (result.iterations[~already_valid] > 0).all()
+
+
+def test_gradient_methods_raise_competency(setup):
+    estimator, _, batch = setup
+    before = estimator.evaluate(batch).competency
+    for name in ("IGD", "FGD", "LGD", "Attack"):
+        result = build_method(name, estimator, max_iterations=40, lr=0.05).generate(batch)
+        low = before < estimator.threshold
+        assert (result.competency[low] > before[low]).float().mean() >= 0.5, name
+
+
+def test_best_iterate_is_never_worse_than_the_start(setup):
+    estimator, _, batch = setup
+    start = estimator.evaluate(batch).competency
+    result = build_method("IGD", estimator, max_iterations=10, lr=0.5).generate(batch)
+    assert (result.competency >= start - 1e-6).all()
+
+
+def test_reference_configuration_matches_its_definition(setup):
+    assert REFERENCE == DescentConfig(lr=1e-3, gamma=0.1, max_iterations=100, batch_size=50,
+                                      per_image_stopping=False, return_best=False, clamp=False)
+    estimator, _, batch = setup
+    result = build_method("FGD", estimator, config="reference", max_iterations=7).generate(batch)
+    # The whole batch runs together: every image, valid or not, counts the same iterations.
+    assert len(set(result.iterations.tolist())) == 1
+    assert result.iterations[0] in (0, 7)
+
+
+def test_lnn_bank_holds_only_high_competency_calibration_images(setup):
+    estimator, calibration, batch = setup
+    lnn = LatentNearestNeighbor(estimator).fit(calibration)
+    threshold = estimator.threshold
+    source_competency = estimator.evaluate(calibration).competency[lnn.bank_source_index]
+    assert (source_competency >= threshold).all()
+    assert len(lnn.bank_source_index) < len(calibration)
+    assert (lnn.bank_competency >= threshold).all()
+    # A bank member's own source image maps back to itself (distance zero under L1).
+    member = calibration[lnn.bank_source_index[:1]]
+    assert torch.allclose(lnn.generate(member).images, lnn.bank_images[:1], atol=1e-6)
+    assert lnn.generate(batch).success.all()
+
+
+def test_lnn_needs_a_bank(setup):
+    estimator, _, batch = setup
+    with pytest.raises(RuntimeError, match="fit"):
+        LatentNearestNeighbor(estimator).generate(batch)
+    with pytest.raises(ValueError, match="metric"):
+        LatentNearestNeighbor(estimator, metric="hamming")
+
+
+def test_vector_distances_hand_computed():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    assert torch.allclose(vector_distance(a, b, "cosine"), torch.tensor([0.0, -1.0]), atol=1e-6)
+    assert torch.allclose(vector_distance(a, b, "l1"), torch.tensor([2.0, 2.0]))
+    assert torch.allclose(vector_distance(a, b, "l2"), torch.tensor([2 ** 0.5, 2 ** 0.5]))
+    with pytest.raises(ValueError, match="unknown distance"):
+        vector_distance(a, b, "chebyshev")
+
+
+def test_named_configs_and_bad_input(setup):
+    assert named_config("default", "pixel").per_image_stopping
+    assert named_config("default", "latent").return_best
+    with pytest.raises(ValueError, match="unknown configuration"):
+        named_config("fast", "pixel")
+    with pytest.raises(ValueError, match="unknown method"):
+        build_method("GAN", setup[0])
+    with pytest.raises(ValueError, match="shape"):
+        build_method("Reco", setup[0]).generate(torch.rand(3, 64, 64))
