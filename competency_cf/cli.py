@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from competency_cf import __version__
+from competency_cf.counterfactual.methods import METHODS
 from competency_cf.data.domains import DOMAINS, get_domain
 
 
@@ -122,6 +123,36 @@ def cmd_examples(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from competency_cf.competency.examples import ExampleSet, build_examples
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.evaluation.counterfactual_report import (counterfactual_figure,
+                                                                evaluate_counterfactuals)
+
+    domain = get_domain(args.domain)
+    estimator = load_estimator(_models_dir(args), args.device)
+    out = args.out if args.out is not None else Path("results") / domain.name
+    data = _render(args)
+    examples_path = args.examples if args.examples is not None else out / "examples.npz"
+    if examples_path.is_file():
+        examples = ExampleSet.load(examples_path)
+    else:
+        print(f"{examples_path} not found: building the example set first")
+        examples = build_examples(estimator, domain, data, per_cause=100, seed=args.seed)
+        examples_path.parent.mkdir(parents=True, exist_ok=True)
+        examples.save(examples_path)
+    report, results = evaluate_counterfactuals(
+        estimator, domain.name, examples, data.calibration.images, args.methods,
+        config=args.config, lpips_weights=args.lpips_weights, device=args.device)
+    stem = "counterfactuals" if args.config == "default" else f"counterfactuals_{args.config}"
+    report.save(out, stem)
+    counterfactual_figure(examples, results, out / f"{stem}.png",
+                          f"{domain.name}: counterfactuals ({args.config}), caption: competency")
+    print(report.to_markdown())
+    print(f"wrote {out}/{stem}.md, .json, .png")
+    return 0
+
+
 def cmd_calibrate_report(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.evaluation.calibration_report import calibration_report
@@ -186,6 +217,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output .npz (default: results/<domain>/examples.npz)")
     examples.set_defaults(handler=cmd_examples)
 
+    evaluate = commands.add_parser("evaluate", help="every counterfactual method on the example "
+                                   "set: the paper's Tables 1-2")
+    _add_domain(evaluate)
+    _add_models(evaluate)
+    evaluate.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                          help="methods to run (default: all)")
+    evaluate.add_argument("--config", default="default", choices=("default", "reference"),
+                          help="tuned defaults, or the paper code's settings")
+    evaluate.add_argument("--examples", type=Path, default=None,
+                          help="example set .npz (default: results/<domain>/examples.npz, "
+                          "built when missing)")
+    evaluate.add_argument("--lpips-weights", type=Path, default=None,
+                          help="AlexNet trunk weights (safetensors) for standard LPIPS; "
+                          "without them the trunk is random")
+    evaluate.add_argument("--out", type=Path, default=None,
+                          help="output directory (default: results/<domain>)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
     report = commands.add_parser("calibrate-report", help="PaRCE calibration and AUROC per cause")
     _add_domain(report)
     _add_models(report)
@@ -205,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(demo)
     demo.set_defaults(handler=cmd_demo)
 
-    for sub in (train, examples, report):
+    for sub in (train, examples, report, evaluate):
         sub.add_argument("--seed", type=int, default=0,
                          help="seed of training / noise draws (default: 0)")
         sub.add_argument("--no-cache", action="store_true",
