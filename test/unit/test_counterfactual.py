@@ -1,58 +1,11 @@
-"""Counterfactual methods on a tiny random model whose threshold splits the batch."""
-
-import dataclasses
+"""Counterfactual methods on a tiny trained model whose threshold splits the batch."""
 
 import pytest
 import torch
 
-from competency_cf.competency.parce import ParceEstimator
 from competency_cf.counterfactual.config import REFERENCE, DescentConfig, named_config
 from competency_cf.counterfactual.distances import vector_distance
 from competency_cf.counterfactual.methods import (METHODS, LatentNearestNeighbor, build_method)
-from competency_cf.data.dataset import ImageSet
-from competency_cf.networks.autoencoder import ConvAutoencoder
-from competency_cf.networks.classifier import ConvClassifier
-from competency_cf.networks.training import train_autoencoder, train_classifier
-
-
-def class_images(count, seed):
-    """Smooth images whose tint depends on the class: learnable in a few epochs."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 3
-    ramp = torch.linspace(0.2, 0.8, 64)
-    images = 0.3 + 0.4 * ramp.view(1, 1, 1, 64) * torch.rand((count, 1, 1, 1), generator=generator)
-    images = images.expand(count, 3, 64, 64).clone()
-    images[torch.arange(count), labels] += 0.2
-    images += 0.03 * torch.rand(images.shape, generator=generator)
-    return images.clamp(0, 1), labels
-
-
-@pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    classifier = ConvClassifier(3, channels=(4, 8), feature_dim=8)
-    autoencoder = ConvAutoencoder(64, channels=(4, 8), latent_dim=6)
-    images, labels = class_images(60, seed=0)
-    data = ImageSet(images, labels)
-    train_classifier(classifier, data, epochs=4, batch_size=20, show_progress=False)
-    train_autoencoder(autoencoder, data, epochs=6, batch_size=20, show_progress=False)
-    estimator = ParceEstimator(classifier, autoencoder).eval()
-    calibration, calibration_labels = class_images(30, seed=1)
-    estimator.fit(calibration, calibration_labels)
-    return estimator, calibration
-
-
-@pytest.fixture
-def setup(trained):
-    """The trained fixture with a threshold at the median calibration competency."""
-    estimator, calibration = trained
-    competency = estimator.evaluate(calibration).competency
-    threshold = float(torch.quantile(competency, 0.5))
-    estimator = ParceEstimator(estimator.classifier, estimator.autoencoder,
-                               dataclasses.replace(estimator.calibration, threshold=threshold))
-    batch = torch.rand((8, 3, 64, 64), generator=torch.Generator().manual_seed(5)) * 0.5 + 0.25
-    batch[:4] = class_images(4, seed=7)[0]
-    return estimator.eval(), calibration, batch
 
 
 FAST = {"max_iterations": 15, "lr": 0.05}

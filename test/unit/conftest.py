@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny classifier + autoencoder trained in seconds on tinted ramps."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from competency_cf.competency.parce import ParceEstimator
+from competency_cf.data.dataset import ImageSet
+from competency_cf.networks.autoencoder import ConvAutoencoder
+from competency_cf.networks.classifier import ConvClassifier
+from competency_cf.networks.training import train_autoencoder, train_classifier
+from tiny_data import class_images
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    classifier = ConvClassifier(3, channels=(4, 8), feature_dim=8)
+    autoencoder = ConvAutoencoder(64, channels=(4, 8), latent_dim=6)
+    images, labels = class_images(60, seed=0)
+    data = ImageSet(images, labels)
+    train_classifier(classifier, data, epochs=4, batch_size=20, show_progress=False)
+    train_autoencoder(autoencoder, data, epochs=6, batch_size=20, show_progress=False)
+    estimator = ParceEstimator(classifier, autoencoder).eval()
+    calibration, calibration_labels = class_images(30, seed=1)
+    estimator.fit(calibration, calibration_labels)
+    return estimator, calibration
+
+
+@pytest.fixture
+def setup(trained):
+    """The trained fixture with a threshold at the median calibration competency."""
+    estimator, calibration = trained
+    competency = estimator.evaluate(calibration).competency
+    threshold = float(torch.quantile(competency, 0.5))
+    estimator = ParceEstimator(estimator.classifier, estimator.autoencoder,
+                               dataclasses.replace(estimator.calibration, threshold=threshold))
+    batch = torch.rand((8, 3, 64, 64), generator=torch.Generator().manual_seed(5)) * 0.5 + 0.25
+    batch[:4] = class_images(4, seed=7)[0]
+    return estimator.eval(), calibration, batch

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from competency_cf.competency.examples import ExampleSet
+from competency_cf.data.causes import CAUSES
+from competency_cf.evaluation.counterfactual_report import (counterfactual_figure,
+                                                            evaluate_counterfactuals)
+from competency_cf.evaluation.metrics import fid_kid, mean_cosine_similarity
+from tiny_data import class_images
+
+
+def test_fid_and_kid_of_identical_sets_are_about_zero():
+    torch.manual_seed(0)
+    features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 16))
+    images = torch.rand((60, 3, 8, 8))
+    fid, kid = fid_kid(images, images, features, 16)
+    assert abs(fid) < 1e-3 and abs(kid) < 5.0
+    shifted_fid, shifted_kid = fid_kid(images, (images * 0.3).clamp(0, 1), features, 16)
+    assert shifted_fid > 100 * max(abs(fid), 1e-6) and shifted_kid > abs(kid)
+
+
+def test_mean_cosine_similarity_hand_computed():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    b = torch.tensor([[1.0, 0.0], [2.0, 0.0]])
+    assert mean_cosine_similarity(a, b) == pytest.approx(0.5)
+    assert np.isnan(mean_cosine_similarity(a[:0], b[:0]))
+
+
+@pytest.fixture
+def small_examples(setup):
+    estimator, _, _ = setup
+    images = class_images(12, seed=9)[0] * 0.6  # darkened: mostly below the threshold
+    competency = estimator.evaluate(images).competency.numpy().astype(np.float64)
+    causes = np.array([CAUSES[i % 6] for i in range(12)])
+    return ExampleSet(images, causes, np.ones(12), np.arange(12), np.zeros(12, int), competency,
+                      competency, ("a", "b", "c"), estimator.threshold)
+
+
+def test_report_rows_agree_with_results(setup, small_examples, tmp_path):
+    estimator, calibration, _ = setup
+    report, results = evaluate_counterfactuals(estimator, "fixture", small_examples, calibration,
+                                               ["Reco", "LNN", "LGD"], show_progress=False)
+    assert [row.method for row in report.rows] == ["Orig", "Reco", "LNN", "LGD"]
+    original = report.rows[0]
+    assert original.lpips == pytest.approx(0.0, abs=1e-6)
+    assert original.feature_similarity == pytest.approx(1.0, abs=1e-5)
+    for row in report.rows[1:]:
+        assert row.success_rate == pytest.approx(results[row.method].success_rate)
+        assert row.seconds_per_image > 0
+    assert results["LNN"].success.all()
+    markdown = report.to_markdown()
+    assert "random AlexNet trunk" in markdown and "classifier features" in markdown
+    report.save(tmp_path, "counterfactuals")
+    assert (tmp_path / "counterfactuals.json").is_file()
+    counterfactual_figure(small_examples, results, tmp_path / "grid.png", "fixture")
+    assert (tmp_path / "grid.png").stat().st_size > 5_000
