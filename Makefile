@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo train examples calibrate-report clean-venv
+.PHONY: venv test demo bench train examples calibrate-report evaluate clean-venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,13 @@ test: venv
 # Both domains unless DOMAIN is given (make demo DOMAIN=speed).
 demo: venv
 	$(PY) -m competency_cf demo $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
+
+# Figures, not pass/fail: counterfactual methods at batch 1, default vs reference side by side.
+bench: venv
+	$(PY) -m competency_cf bench $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
+
+evaluate: venv
+	$(PY) -m competency_cf evaluate --domain $(DOMAIN)
 
 train: venv
 	$(PY) -m competency_cf train --domain $(DOMAIN)

@@ -153,6 +153,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from competency_cf.competency.examples import ExampleSet, build_examples
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.data.synthesize import render_domain
+    from competency_cf.evaluation.bench import bench_counterfactuals, save_bench
+
+    for name in (sorted(DOMAINS) if args.domain == "all" else [args.domain]):
+        domain = get_domain(name)
+        estimator = load_estimator(_models_dir(args, name), "cpu")
+        data = render_domain(domain)
+        examples_path = Path("results") / name / "examples.npz"
+        if examples_path.is_file():
+            examples = ExampleSet.load(examples_path)
+        else:
+            examples = build_examples(estimator, domain, data, per_cause=args.per_cause)
+        rows = bench_counterfactuals(estimator, examples, data.calibration.images,
+                                     per_cause=args.per_cause)
+        print(save_bench(rows, name, Path("results")))
+    return 0
+
+
 def cmd_calibrate_report(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.evaluation.calibration_report import calibration_report
@@ -248,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", type=Path, default=None)
     render.add_argument("--columns", type=_positive_int, default=8, help="images per row")
     render.set_defaults(handler=cmd_render)
+
+    bench = commands.add_parser("bench", help="counterfactual methods at batch 1: default vs "
+                                "reference configuration, side by side")
+    bench.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
+    bench.add_argument("--models", type=Path, default=None)
+    bench.add_argument("--per-cause", type=_positive_int, default=10,
+                       help="example images per cause (default: 10)")
+    bench.set_defaults(handler=cmd_bench)
 
     demo = commands.add_parser("demo", help="score clean and degraded images, print competency")
     demo.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
