@@ -58,7 +58,9 @@ def fid_kid(real: torch.Tensor, generated: torch.Tensor, features: torch.nn.Modu
         fid = FrechetInceptionDistance(feature=extractor, normalize=True)
         kid = KernelInceptionDistance(feature=extractor, normalize=True,
                                       subset_size=min(50, len(generated), len(real)))
-    with torch.no_grad():
+    # KID draws random subsets: a private, seeded random stream makes reruns agree.
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
         for metric in (fid, kid):
             metric.update(real.clamp(0, 1), real=True)
             metric.update(generated.clamp(0, 1), real=False)

@@ -55,3 +55,13 @@ def test_report_rows_agree_with_results(setup, small_examples, tmp_path):
     assert (tmp_path / "counterfactuals.json").is_file()
     counterfactual_figure(small_examples, results, tmp_path / "grid.png", "fixture")
     assert (tmp_path / "grid.png").stat().st_size > 5_000
+
+
+def test_kid_is_reproducible_and_leaves_global_rng_alone():
+    torch.manual_seed(3)
+    features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 16))
+    real, fake = torch.rand((70, 3, 8, 8)), torch.rand((60, 3, 8, 8)) * 0.8
+    state = torch.get_rng_state()
+    first = fid_kid(real, fake, features, 16)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert fid_kid(real, fake, features, 16) == first
