@@ -16,7 +16,8 @@ from competency_cf.competency.parce import ParceEstimator
 from competency_cf.counterfactual.config import DescentConfig
 
 ToImages = Callable[[torch.Tensor], torch.Tensor]
-Penalty = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# penalty(variable rows, their images, row indices) -> (rows,) distance term
+Penalty = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def descend(start: torch.Tensor, to_images: ToImages, penalty: Penalty | None,
@@ -24,43 +25,49 @@ def descend(start: torch.Tensor, to_images: ToImages, penalty: Penalty | None,
             clamp_variable: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Optimise one batch; returns images, their competency and iterations used per image.
 
-    `penalty(variable, images)` gives the (N,) distance term, weighted by `config.gamma`.
+    With per-image stopping only the unfinished rows are forwarded, so a batch costs what its
+    slowest images need, not batch size x iterations.
     """
     threshold = estimator.threshold
     variable = start.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([variable], lr=config.lr)
     count = len(variable)
+    everything = torch.arange(count, device=variable.device)
     done = torch.zeros(count, dtype=torch.bool, device=variable.device)
-    iterations = torch.zeros(count, dtype=torch.int64)
+    iterations = torch.zeros(count, dtype=torch.int64, device=variable.device)
     best_images, best_competency = None, torch.full((count,), -1.0, device=variable.device)
     for step in range(config.max_iterations + 1):
-        images = to_images(variable)
+        rows = torch.nonzero(~done).flatten() if config.per_image_stopping else everything
+        images = to_images(variable[rows])
         competency = estimator.score(images)
         with torch.no_grad():
-            valid = competency >= threshold
-            improved = ~done & ((competency > best_competency) | valid)
             if best_images is None:
                 best_images = images.detach().clone()
-            best_images[improved] = images.detach()[improved]
-            best_competency[improved] = competency.detach()[improved]
+            valid = competency >= threshold
+            improved = (competency > best_competency[rows]) | valid
+            best_images[rows[improved]] = images.detach()[improved]
+            best_competency[rows[improved]] = competency.detach()[improved]
             if config.per_image_stopping:
-                done |= valid
+                done[rows[valid]] = True
             elif bool(valid.all()):
                 done[:] = True
         if bool(done.all()) or step == config.max_iterations:
             break
         objective = -competency
         if penalty is not None:
-            objective = objective + config.gamma * penalty(variable, images)
+            objective = objective + config.gamma * penalty(variable[rows], images, rows)
         optimizer.zero_grad(set_to_none=True)
-        objective[~done].sum().backward()
+        objective.sum().backward()
         frozen = variable.detach()[done].clone()
         optimizer.step()
         with torch.no_grad():
-            variable[done] = frozen
+            variable[done] = frozen  # Adam's momentum would keep moving finished rows
             if clamp_variable:
                 variable.clamp_(0.0, 1.0)
-        iterations[(~done).cpu()] += 1
+        iterations[rows[~done[rows]]] += 1
+    iterations = iterations.cpu()
     if config.return_best:
-        return best_images, best_competency.detach(), iterations
-    return images.detach(), competency.detach(), iterations
+        return best_images, best_competency, iterations
+    with torch.no_grad():
+        images = to_images(variable)
+        return images, estimator.score(images), iterations

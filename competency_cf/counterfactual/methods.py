@@ -153,7 +153,8 @@ class ImageGradientDescent(_DescentMethod):
         self.perceptual = PerceptualDistance(lpips_weights).to(self.device)
 
     def _descend_batch(self, images):
-        return descend(images, lambda x: x, lambda x, _: self.perceptual(images, x),
+        return descend(images, lambda x: x,
+                       lambda x, _, rows: self.perceptual(images[rows], x),
                        self.estimator, self.config, clamp_variable=self.config.clamp)
 
 
@@ -165,7 +166,8 @@ class FeatureGradientDescent(_DescentMethod):
         with torch.no_grad():
             original = features(images)
         return descend(images, lambda x: x,
-                       lambda x, _: vector_distance(original, features(x), self.config.distance),
+                       lambda x, _, rows: vector_distance(original[rows], features(x),
+                                                          self.config.distance),
                        self.estimator, self.config, clamp_variable=self.config.clamp)
 
 
@@ -178,7 +180,7 @@ class LatentGradientDescent(_DescentMethod):
         with torch.no_grad():
             original = autoencoder.encode(images)
         return descend(original, autoencoder.decode,
-                       lambda z, _: vector_distance(original, z, self.config.distance),
+                       lambda z, _, rows: vector_distance(original[rows], z, self.config.distance),
                        self.estimator, self.config, clamp_variable=False)
 
 
