@@ -102,8 +102,9 @@ def _row(name: str, result: CounterfactualResult, originals: torch.Tensor, cause
                                                  autoencoder.encode(counterfactuals[valid])),
         fid=fid, kid=kid, seconds_per_image=result.seconds_per_image,
         median_iterations=float(result.iterations.float().median()),
-        success_by_cause={cause: float(valid[torch.from_numpy(causes == cause)].float().mean())
-                          for cause in CAUSES if (causes == cause).any()})
+        success_by_cause={
+            cause: float(result.success[torch.from_numpy(causes == cause)].float().mean())
+            for cause in CAUSES if (causes == cause).any()})
 
 
 def evaluate_counterfactuals(estimator: ParceEstimator, domain: str, examples: ExampleSet,

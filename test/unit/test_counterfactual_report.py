@@ -45,6 +45,9 @@ def test_report_rows_agree_with_results(setup, small_examples, tmp_path):
     original = report.rows[0]
     assert original.lpips == pytest.approx(0.0, abs=1e-6)
     assert original.feature_similarity == pytest.approx(1.0, abs=1e-5)
+    below = small_examples.competency < small_examples.threshold
+    for cause, rate in original.success_by_cause.items():
+        assert rate == pytest.approx(1.0 - below[small_examples.causes == cause].mean())
     for row in report.rows[1:]:
         assert row.success_rate == pytest.approx(results[row.method].success_rate)
         assert row.seconds_per_image > 0
