@@ -133,7 +133,7 @@ class _DescentMethod(CounterfactualMethod):
         config = config if config is not None else named_config("default", self.space)
         super().__init__(estimator, config.device)
         self.config = config
-        self.estimator.requires_grad_(False)
+        self.estimator.requires_grad_(False)  # gradients flow to the variable only
 
     def _generate(self, images):
         parts = [self._descend_batch(images[start:start + self.config.batch_size])
