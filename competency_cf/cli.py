@@ -123,8 +123,20 @@ def cmd_examples(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def _load_or_build_examples(path: Path, estimator, domain, data, seed: int = 0):
+    """The saved example set at `path`, else a freshly built one (100 per cause), saved there."""
     from competency_cf.competency.examples import ExampleSet, build_examples
+
+    if path.is_file():
+        return ExampleSet.load(path)
+    print(f"{path} not found: building the example set first")
+    examples = build_examples(estimator, domain, data, per_cause=100, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    examples.save(path)
+    return examples
+
+
+def cmd_evaluate(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.evaluation.counterfactual_report import (counterfactual_figure,
                                                                 evaluate_counterfactuals)
@@ -134,13 +146,7 @@ def cmd_evaluate(args) -> int:
     out = args.out if args.out is not None else Path("results") / domain.name
     data = _render(args)
     examples_path = args.examples if args.examples is not None else out / "examples.npz"
-    if examples_path.is_file():
-        examples = ExampleSet.load(examples_path)
-    else:
-        print(f"{examples_path} not found: building the example set first")
-        examples = build_examples(estimator, domain, data, per_cause=100, seed=args.seed)
-        examples_path.parent.mkdir(parents=True, exist_ok=True)
-        examples.save(examples_path)
+    examples = _load_or_build_examples(examples_path, estimator, domain, data, args.seed)
     report, results = evaluate_counterfactuals(
         estimator, domain.name, examples, data.calibration.images, args.methods,
         config=args.config, lpips_weights=args.lpips_weights, device=args.device)
@@ -154,7 +160,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from competency_cf.competency.examples import ExampleSet, build_examples
     from competency_cf.competency.parce import load_estimator
     from competency_cf.data.synthesize import render_domain
     from competency_cf.evaluation.bench import bench_counterfactuals, save_bench
@@ -163,11 +168,8 @@ def cmd_bench(args) -> int:
         domain = get_domain(name)
         estimator = load_estimator(_models_dir(args, name), "cpu")
         data = render_domain(domain)
-        examples_path = Path("results") / name / "examples.npz"
-        if examples_path.is_file():
-            examples = ExampleSet.load(examples_path)
-        else:
-            examples = build_examples(estimator, domain, data, per_cause=args.per_cause)
+        examples = _load_or_build_examples(Path("results") / name / "examples.npz",
+                                           estimator, domain, data)
         rows = bench_counterfactuals(estimator, examples, data.calibration.images,
                                      per_cause=args.per_cause)
         print(save_bench(rows, name, Path("results")))
