@@ -149,7 +149,8 @@ def cmd_evaluate(args) -> int:
     examples = _load_or_build_examples(examples_path, estimator, domain, data, args.seed)
     report, results = evaluate_counterfactuals(
         estimator, domain.name, examples, data.calibration.images, args.methods,
-        config=args.config, lpips_weights=args.lpips_weights, device=args.device)
+        config=args.config, lpips_weights=args.lpips_weights, fid_weights=args.fid_weights,
+        device=args.device)
     stem = "counterfactuals" if args.config == "default" else f"counterfactuals_{args.config}"
     report.save(out, stem)
     counterfactual_figure(examples, results, out / f"{stem}.png",
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--lpips-weights", type=Path, default=None,
                           help="AlexNet trunk weights (safetensors) for standard LPIPS; "
                           "without them the trunk is random")
+    evaluate.add_argument("--fid-weights", type=Path, default=None,
+                          help="torchvision Inception-v3 weights (safetensors) for FID/KID; "
+                          "without them the domain classifier's features are used")
     evaluate.add_argument("--out", type=Path, default=None,
                           help="output directory (default: results/<domain>)")
     evaluate.set_defaults(handler=cmd_evaluate)

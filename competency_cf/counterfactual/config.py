@@ -37,7 +37,7 @@ REFERENCE = DescentConfig()
 # Tuned defaults: per-image stopping, best iterate, clamping, and per-space step sizes.
 DEFAULT_PIXEL = DescentConfig(lr=5e-3, gamma=0.1, max_iterations=200, batch_size=50,
                               per_image_stopping=True, return_best=True, clamp=True)
-DEFAULT_LATENT = DescentConfig(lr=5e-2, gamma=0.1, max_iterations=200, batch_size=50,
+DEFAULT_LATENT = DescentConfig(lr=2e-1, gamma=0.1, max_iterations=200, batch_size=50,
                                per_image_stopping=True, return_best=True, clamp=True)
 
 

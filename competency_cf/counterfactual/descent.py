@@ -20,6 +20,7 @@ ToImages = Callable[[torch.Tensor], torch.Tensor]
 Penalty = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+@torch.enable_grad()  # callers (a ROS node, an eval loop) may sit inside torch.no_grad()
 def descend(start: torch.Tensor, to_images: ToImages, penalty: Penalty | None,
             estimator: ParceEstimator, config: DescentConfig,
             clamp_variable: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -22,6 +22,16 @@ class CounterfactualResult:
     iterations: torch.Tensor    # (N,) int64
     seconds: float
 
+    @classmethod
+    def concatenate(cls, parts: list["CounterfactualResult"]) -> "CounterfactualResult":
+        """One result from consecutive batches of the same method (times add up)."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        return cls(parts[0].method, torch.cat([p.images for p in parts]),
+                   torch.cat([p.competency for p in parts]),
+                   torch.cat([p.success for p in parts]),
+                   torch.cat([p.iterations for p in parts]), sum(p.seconds for p in parts))
+
     def __len__(self) -> int:
         return len(self.images)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from scipy.stats import rankdata
@@ -42,8 +44,49 @@ class FeatureModule(torch.nn.Module):
         return self.features(images).double()
 
 
+class InceptionFeatures(torch.nn.Module):
+    """2048-d pool features of torchvision's Inception-v3, from a local safetensors file.
+
+    Nothing is downloaded: `weights` is a torchvision `inception_v3` state dict (an auxiliary
+    classifier's tensors are ignored). Images are resized to 299 px and ImageNet-normalised.
+    These are torchvision's ImageNet weights, close to but not identical with the TF-Inception
+    network behind published FID figures.
+    """
+
+    num_features = 2048
+
+    def __init__(self, weights: str | Path):
+        super().__init__()
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        from torchvision.models import inception_v3
+
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"Inception-v3 weights not found: {path}")
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
+        self.network = inception_v3(weights=None, aux_logits=False, init_weights=False)
+        state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+        try:
+            self.network.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"{path}: not torchvision Inception-v3 weights ({error})") from error
+        self.network.fc = torch.nn.Identity()
+        self.network.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = torch.nn.functional.interpolate(images, size=(299, 299), mode="bilinear",
+                                                 align_corners=False)
+        return self.network((images - self.mean) / self.std)
+
+
 def fid_kid(real: torch.Tensor, generated: torch.Tensor, features: torch.nn.Module,
-            num_features: int) -> tuple[float, float]:
+            num_features: int, chunk: int = 100) -> tuple[float, float]:
     """FID and KID (x 1000) between image sets in [0, 1], on the given feature extractor."""
     import warnings
 
@@ -61,8 +104,10 @@ def fid_kid(real: torch.Tensor, generated: torch.Tensor, features: torch.nn.Modu
     # KID draws random subsets: a private, seeded random stream makes reruns agree.
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        for metric in (fid, kid):
-            metric.update(real.clamp(0, 1), real=True)
-            metric.update(generated.clamp(0, 1), real=False)
+        for images, is_real in ((real, True), (generated, False)):
+            for start in range(0, len(images), chunk):  # bounds memory for large extractors
+                part = images[start:start + chunk].clamp(0, 1)
+                fid.update(part, real=is_real)
+                kid.update(part, real=is_real)
         kid_mean, _ = kid.compute()
         return float(fid.compute()), float(kid_mean) * 1000.0

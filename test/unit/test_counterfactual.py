@@ -6,6 +6,7 @@ import torch
 from competency_cf.counterfactual.config import REFERENCE, DescentConfig, named_config
 from competency_cf.counterfactual.distances import vector_distance
 from competency_cf.counterfactual.methods import (METHODS, LatentNearestNeighbor, build_method)
+from competency_cf.counterfactual.result import CounterfactualResult
 
 
 FAST = {"max_iterations": 15, "lr": 0.05}
@@ -104,3 +105,23 @@ def test_named_configs_and_bad_input(setup):
         build_method("GAN", setup[0])
     with pytest.raises(ValueError, match="shape"):
         build_method("Reco", setup[0]).generate(torch.rand(3, 64, 64))
+
+
+def test_gradient_methods_work_inside_no_grad(setup):
+    estimator, _, batch = setup
+    with torch.no_grad():
+        result = build_method("LGD", estimator, **FAST).generate(batch)
+    assert torch.allclose(estimator.evaluate(result.images).competency, result.competency,
+                          atol=1e-5)
+
+
+def test_concatenated_results_keep_order_and_add_times(setup):
+    estimator, _, batch = setup
+    method = build_method("Reco", estimator)
+    parts = [method.generate(batch[:3]), method.generate(batch[3:])]
+    whole = CounterfactualResult.concatenate(parts)
+    assert len(whole) == len(batch)
+    assert torch.equal(whole.images[3:], parts[1].images)
+    assert whole.seconds == pytest.approx(parts[0].seconds + parts[1].seconds)
+    with pytest.raises(ValueError):
+        CounterfactualResult.concatenate([])

@@ -6,7 +6,7 @@ from competency_cf.competency.examples import ExampleSet
 from competency_cf.data.causes import CAUSES
 from competency_cf.evaluation.counterfactual_report import (counterfactual_figure,
                                                             evaluate_counterfactuals)
-from competency_cf.evaluation.metrics import fid_kid, mean_cosine_similarity
+from competency_cf.evaluation.metrics import InceptionFeatures, fid_kid, mean_cosine_similarity
 from tiny_data import class_images
 
 
@@ -40,7 +40,8 @@ def small_examples(setup):
 def test_report_rows_agree_with_results(setup, small_examples, tmp_path):
     estimator, calibration, _ = setup
     report, results = evaluate_counterfactuals(estimator, "fixture", small_examples, calibration,
-                                               ["Reco", "LNN", "LGD"], show_progress=False)
+                                               ["Reco", "LNN", "LGD"], batch_size=5,
+                                               show_progress=False)
     assert [row.method for row in report.rows] == ["Orig", "Reco", "LNN", "LGD"]
     original = report.rows[0]
     assert original.lpips == pytest.approx(0.0, abs=1e-6)
@@ -50,7 +51,7 @@ def test_report_rows_agree_with_results(setup, small_examples, tmp_path):
         assert rate == pytest.approx(1.0 - below[small_examples.causes == cause].mean())
     for row in report.rows[1:]:
         assert row.success_rate == pytest.approx(results[row.method].success_rate)
-        assert row.seconds_per_image > 0
+        assert row.seconds_per_image > 0 and row.median_seconds_per_image > 0
     assert results["LNN"].success.all()
     markdown = report.to_markdown()
     assert "random AlexNet trunk" in markdown and "classifier features" in markdown
@@ -68,3 +69,33 @@ def test_kid_is_reproducible_and_leaves_global_rng_alone():
     first = fid_kid(real, fake, features, 16)
     assert torch.equal(torch.get_rng_state(), state)
     assert fid_kid(real, fake, features, 16) == first
+
+
+def test_inception_features_load_from_a_local_file_and_refuse_bad_ones(tmp_path):
+    from safetensors.torch import save_file
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    network = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    path = tmp_path / "inception.safetensors"
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(path))
+    features = InceptionFeatures(path)
+    images = torch.rand((2, 3, 16, 16))
+    output = features(images)
+    assert output.shape == (2, InceptionFeatures.num_features)
+    network.fc = torch.nn.Identity()
+    network.eval()
+    normalised = (torch.nn.functional.interpolate(images, size=(299, 299), mode="bilinear")
+                  - features.mean) / features.std
+    with torch.no_grad():
+        assert torch.allclose(output, network(normalised), atol=1e-4)
+    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+        InceptionFeatures(tmp_path / "missing.safetensors")
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="corrupt.safetensors"):
+        InceptionFeatures(corrupt)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"fc.weight": torch.zeros(2, 2)}, str(wrong))
+    with pytest.raises(ValueError, match="wrong.safetensors"):
+        InceptionFeatures(wrong)
