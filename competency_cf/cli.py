@@ -94,11 +94,94 @@ def cmd_train(args) -> int:
     models = DomainModels(classifier, autoencoder, domain.class_names, domain.image_size, {})
     save_models(out, models, provenance)
     estimator.calibration.save(out / PARCE_JSON)
+    _fit_explainer(estimator, domain, data, out)
     calibration = estimator.calibration
-    print(f"wrote {out}/: classifier, autoencoder, model.json, {PARCE_JSON}")
+    print(f"wrote {out}/: classifier, autoencoder, model.json, {PARCE_JSON}, "
+          "descriptor_explainer.json")
     print(f"ID test accuracy: {test_accuracy:.4f} ({len(data.test)} images)")
     print(f"calibration: accuracy {calibration.calibration_accuracy:.4f}, mean competency "
           f"{calibration.calibration_mean_competency:.4f}, z* {calibration.z_star:.2f}")
+    return 0
+
+
+def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500) -> Path:
+    from competency_cf.explain.descriptor_explainer import FILE_NAME
+    from competency_cf.explain.training_set import fit_descriptor_explainer
+
+    path = models / FILE_NAME
+    explainer, _ = fit_descriptor_explainer(estimator, domain, data, per_cause=per_cause)
+    explainer.save(path)
+    return path
+
+
+def cmd_fit_explainer(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+
+    models = _models_dir(args)
+    estimator = load_estimator(models, args.device)
+    out = args.out if args.out is not None else models
+    out.mkdir(parents=True, exist_ok=True)
+    domain = get_domain(args.domain)
+    path = _fit_explainer(estimator, domain, _render(args), out, args.per_cause)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_explain_eval(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.evaluation.explanation_report import evaluate_explanations
+    from competency_cf.explain.factory import build_explainer
+
+    domain = get_domain(args.domain)
+    models = _models_dir(args)
+    estimator = load_estimator(models, args.device)
+    out = args.out if args.out is not None else Path("results") / domain.name
+    data = _render(args)
+    examples_path = args.examples if args.examples is not None else out / "examples.npz"
+    examples = _load_or_build_examples(examples_path, estimator, domain, data, args.seed)
+    explainer = build_explainer(args.backend, domain.name, models, llm_model=args.llm_model,
+                                adapter=args.adapter, device=args.device,
+                                allow_download=args.allow_download)
+    report = evaluate_explanations(explainer, estimator, domain.name, examples,
+                                   data.calibration.images, limit_per_cause=args.per_cause)
+    stem = "explanations" if explainer.backend == "descriptor" else "explanations_llm"
+    report.save(out, stem)
+    print(report.to_markdown())
+    print(f"wrote {out}/{stem}.md, .json")
+    return 0
+
+
+def cmd_finetune_explainer(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.counterfactual.methods import build_method
+    from competency_cf.explain.finetune import (FinetuneConfig, build_samples, finetune,
+                                                save_adapter)
+    from competency_cf.explain.llm import LlmUnavailable, load_mllama
+    from competency_cf.explain.prompts import load_prompts
+    from competency_cf.explain.training_set import (TRAINING_COUNTERFACTUALS,
+                                                    explanation_training_set)
+
+    domain = get_domain(args.domain)
+    config = FinetuneConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
+    try:
+        model, processor = load_mllama(args.model, args.device,
+                                       allow_download=args.allow_download)
+    except LlmUnavailable as error:
+        raise RuntimeError(str(error)) from error
+    estimator = load_estimator(_models_dir(args), args.device)
+    data = _render(args)
+    training = explanation_training_set(estimator, domain, data, args.per_cause, args.seed + 1)
+    counterfactuals = {name: build_method(name, estimator,
+                                          calibration_images=data.calibration.images)
+                       .generate(training.images).images for name in TRAINING_COUNTERFACTUALS}
+    samples = build_samples(training, load_prompts(domain.name), counterfactuals)
+    print(f"{len(samples)} training samples ({training.counts()})")
+    quantized = bool(getattr(model, "is_loaded_in_4bit", False))
+    model, losses = finetune(model, processor, samples, config, quantized=quantized)
+    out = args.out if args.out is not None else _models_dir(args) / "explainer_lora"
+    save_adapter(model, out, config, losses, len(samples))
+    print(f"epoch losses: {', '.join(f'{x:.4f}' for x in losses)}")
+    print(f"wrote the LoRA adapter to {out} (use it with --adapter)")
     return 0
 
 
@@ -262,6 +345,52 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output directory (default: results/<domain>)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    fit = commands.add_parser("fit-explainer", help="fit the descriptor explainer's statistics "
+                              "on the calibration split")
+    _add_domain(fit)
+    _add_models(fit)
+    fit.add_argument("--out", type=Path, default=None,
+                     help="output directory (default: the models directory)")
+    fit.add_argument("--per-cause", type=_positive_int, default=500,
+                     help="training images per cause (default: 500)")
+    fit.set_defaults(handler=cmd_fit_explainer)
+
+    explain = commands.add_parser("explain-eval", help="explanation accuracy per cause without "
+                                  "and with counterfactuals (the paper's Tables 3-4)")
+    _add_domain(explain)
+    _add_models(explain)
+    explain.add_argument("--backend", default="descriptor", choices=("descriptor", "llm"),
+                         help="descriptor attribution (default) or the LLaMA 3.2 Vision explainer")
+    explain.add_argument("--llm-model", type=Path, default=None,
+                         help="local directory of a Mllama model (LLaMA 3.2 Vision)")
+    explain.add_argument("--adapter", type=Path, default=None,
+                         help="LoRA adapter directory from `finetune-explainer`")
+    explain.add_argument("--allow-download", action="store_true",
+                         help="let transformers fetch --llm-model from a model hub")
+    explain.add_argument("--per-cause", type=_positive_int, default=None,
+                         help="explain only the first N examples of each cause (LLM runs)")
+    explain.add_argument("--examples", type=Path, default=None,
+                         help="example set .npz (default: results/<domain>/examples.npz)")
+    explain.add_argument("--out", type=Path, default=None,
+                         help="output directory (default: results/<domain>)")
+    explain.set_defaults(handler=cmd_explain_eval)
+
+    tune = commands.add_parser("finetune-explainer", help="LoRA fine-tuning of the LLM explainer "
+                               "on template explanations (paper appendix C)")
+    _add_domain(tune)
+    _add_models(tune)
+    tune.add_argument("--model", type=Path, required=True,
+                      help="local directory of the Mllama base model")
+    tune.add_argument("--allow-download", action="store_true",
+                      help="let transformers fetch --model from a model hub")
+    tune.add_argument("--per-cause", type=_positive_int, default=500,
+                      help="training images per cause (default: 500)")
+    tune.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
+    tune.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    tune.add_argument("--out", type=Path, default=None,
+                      help="adapter directory (default: <models>/explainer_lora)")
+    tune.set_defaults(handler=cmd_finetune_explainer)
+
     report = commands.add_parser("calibrate-report", help="PaRCE calibration and AUROC per cause")
     _add_domain(report)
     _add_models(report)
@@ -289,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(demo)
     demo.set_defaults(handler=cmd_demo)
 
-    for sub in (train, examples, report, evaluate):
+    for sub in (train, examples, report, evaluate, fit, explain, tune):
         sub.add_argument("--seed", type=int, default=0,
                          help="seed of training / noise draws (default: 0)")
         sub.add_argument("--no-cache", action="store_true",

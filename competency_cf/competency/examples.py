@@ -37,6 +37,19 @@ class ExampleSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def select(self, index) -> "ExampleSet":
+        """The examples at `index` (an integer array), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        return ExampleSet(self.images[torch.from_numpy(index)], self.causes[index],
+                          self.factors[index], self.source_index[index], self.labels[index],
+                          self.original_competency[index], self.competency[index],
+                          self.class_names, self.threshold)
+
+    def first_per_cause(self, count: int) -> "ExampleSet":
+        """The first `count` examples of each cause."""
+        return self.select(np.concatenate([np.flatnonzero(self.causes == cause)[:count]
+                                           for cause in CAUSES]))
+
     def counts(self) -> dict[str, int]:
         return {cause: int((self.causes == cause).sum()) for cause in CAUSES}
 
@@ -86,18 +99,38 @@ def sweep_cause(estimator: ParceEstimator, images: torch.Tensor, domain: Domain,
                      .competency.numpy() for index in range(len(domain.factors[cause]))], axis=1)
 
 
+def random_factor_below(competency_by_factor: np.ndarray, threshold: float,
+                        rng: np.random.Generator) -> np.ndarray:
+    """A random factor index among those with competency below `threshold` (-1 if none)."""
+    below = competency_by_factor < threshold
+    keys = np.where(below, rng.random(below.shape), -1.0)
+    return np.where(below.any(axis=1), keys.argmax(axis=1), -1)
+
+
 def build_examples(estimator: ParceEstimator, domain: Domain, data: DomainData,
                    per_cause: int = 100, seed: int = 0, show_progress: bool = True,
-                   sweeps: dict[str, np.ndarray] | None = None) -> ExampleSet:
-    """The example set; `sweeps` (cause -> `sweep_cause` of the test split) saves re-scoring."""
+                   sweeps: dict[str, np.ndarray] | None = None, split: str = "test",
+                   ood_offset: int = 0, factor_choice: str = "first") -> ExampleSet:
+    """Low-competency examples: `per_cause` anomalies and degradations of each kind.
+
+    The paper's example set (the defaults) degrades correctly classified, competent test images
+    with the first factor of each cause that drops competency below the threshold, and takes
+    the first low-competency anomalies. A training set for explainers uses another `split`,
+    skips the first `ood_offset` low-competency anomalies (those of the example set) and picks a
+    random factor among those below the threshold (`factor_choice="random"`), so both directions
+    of a property appear. `sweeps` (cause -> `sweep_cause` of the split) saves re-scoring.
+    """
+    if factor_choice not in ("first", "random"):
+        raise ValueError(f"factor_choice must be 'first' or 'random', got {factor_choice!r}")
+    rng = np.random.default_rng(seed)
     threshold = estimator.threshold
-    test = data.test
+    test = getattr(data, split)
     scored = estimator.evaluate(test.images)
     test_competency = scored.competency.numpy()
     eligible = np.flatnonzero(((scored.prediction == test.labels).numpy()) &
                               (test_competency >= threshold))
     ood_competency = estimator.evaluate(data.ood.images).competency.numpy().astype(np.float64)
-    ood_rows = np.flatnonzero(ood_competency < threshold)[:per_cause]
+    ood_rows = np.flatnonzero(ood_competency < threshold)[ood_offset:ood_offset + per_cause]
     # An anomaly image is its own source: nothing was degraded.
     parts = [dict(images=data.ood.images[ood_rows], causes=np.full(len(ood_rows), "spatial"),
                   factors=np.full(len(ood_rows), np.nan), source_index=ood_rows,
@@ -106,7 +139,8 @@ def build_examples(estimator: ParceEstimator, domain: Domain, data: DomainData,
     for cause in tqdm(DEGRADATIONS, desc="examples", unit="cause", disable=not show_progress):
         competency = sweeps[cause] if sweeps is not None else \
             sweep_cause(estimator, test.images, domain, cause, seed)
-        choice = first_factor_below(competency[eligible], threshold)
+        choice = (first_factor_below(competency[eligible], threshold) if factor_choice == "first"
+                  else random_factor_below(competency[eligible], threshold, rng))
         picked = np.flatnonzero(choice >= 0)[:per_cause]
         sources, factor_index = eligible[picked], choice[picked]
         images = test.images[sources].clone()

@@ -21,7 +21,6 @@ from tqdm import tqdm
 from competency_cf.competency.examples import ExampleSet
 from competency_cf.competency.parce import ParceEstimator
 from competency_cf.counterfactual.methods import METHODS, build_method
-from competency_cf.data.causes import CAUSES
 
 ONE_SHOT = ("Reco", "LNN")
 BATCH_SIZE = 50
@@ -36,12 +35,6 @@ class BenchRow:
     median_ms: float
     p90_ms: float
     batched_ms: float  # per processed image, batches of BATCH_SIZE
-
-
-def per_cause_subset(examples: ExampleSet, per_cause: int) -> torch.Tensor:
-    index = np.concatenate([np.flatnonzero(examples.causes == cause)[:per_cause]
-                            for cause in CAUSES])
-    return examples.images[index]
 
 
 def time_method(method, images: torch.Tensor) -> tuple[list[float], float]:
@@ -67,7 +60,7 @@ def time_batched(method, images: torch.Tensor, batch_size: int = BATCH_SIZE) -> 
 def bench_counterfactuals(estimator: ParceEstimator, examples: ExampleSet,
                           calibration_images: torch.Tensor, per_cause: int = 10,
                           methods: tuple[str, ...] = METHODS) -> list[BenchRow]:
-    images = per_cause_subset(examples, per_cause)
+    images = examples.first_per_cause(per_cause).images
     rows = []
     runs = [(m, c) for m in methods for c in (("default",) if m in ONE_SHOT
                                               else ("default", "reference"))]

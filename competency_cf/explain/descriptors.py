@@ -1,0 +1,115 @@
+"""Image descriptors that each respond to one cause of low competency.
+
+Brightness, contrast and saturation are measured in log space and as ratios, so each of the
+package's degradations moves (before clipping) one descriptor only:
+
+- brightness  log mean luma                  (x * f moves it by log f)
+- contrast    log std(luma) - log mean luma  (blending with the mean gray moves std, not the mean)
+- saturation  log mean chroma - log std(luma) (blending with the grayscale leaves luma alone);
+              chroma of the 3x3-median-filtered image, so channel noise does not read as colour
+- noise       log median |luma - 3x3 median(luma)| - log std(luma): a high-frequency level,
+              robust to edges and independent of brightness and contrast
+- colour noise  log median over pixels of the spread across channels of each channel's 3x3-median
+              residual, minus log std(luma): sensor-like noise is independent per channel, while
+              edges and texture of a scene change all channels together
+- blockiness  among 4-pixel runs that are not flat, the fraction of neighbouring pairs that are
+              identical: nearest-neighbour pixelation makes blocks constant with jumps between
+              them, while dark or flat images only have identical pairs where nothing changes
+- highlights, shadows  fraction of pixels clipped at white (any channel) or black (all channels)
+
+`spatial_concentration` measures how much of the difference between an image and its
+counterfactual sits in a few cells of a grid: high for an added object, low for a global change.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from competency_cf.data.causes import grayscale
+
+DESCRIPTORS: tuple[str, ...] = ("brightness", "contrast", "saturation", "noise", "colour_noise",
+                                "blockiness", "highlights", "shadows")
+
+_EPS = 1e-3          # keeps logs finite on black or gray images
+_EQUAL = 0.5 / 255.0  # two 8-bit values closer than this are the same value
+_ACTIVE = 8.0 / 255.0  # luma range that makes a 4-pixel run "not flat"
+GRID = 8             # spatial cells per side
+TOP_CELLS = 4        # cells whose share of the difference makes the concentration
+
+
+def _median3x3(plane: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 median filter of (N, C, H, W)."""
+    count, channels, height, width = plane.shape
+    flat = plane.reshape(count * channels, 1, height, width)
+    patches = F.unfold(F.pad(flat, (1, 1, 1, 1), mode="replicate"), kernel_size=3)
+    return patches.median(dim=1).values.view_as(plane)
+
+
+def _blockiness_along_width(images: torch.Tensor,
+                            luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Identical-pair share and count of non-flat 4-pixel runs along the last axis."""
+    equal = ((images[..., 1:] - images[..., :-1]).abs().amax(dim=1) < _EQUAL).float()
+    runs = luma[:, 0].unfold(-1, 4, 1)
+    active = ((runs.amax(dim=-1) - runs.amin(dim=-1)) > _ACTIVE).float()
+    equal_share = equal.unfold(-1, 3, 1).mean(dim=-1)
+    return (equal_share * active).flatten(1).sum(1), active.flatten(1).sum(1)
+
+
+def describe(images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) images in [0, 1] -> (N, len(DESCRIPTORS)) descriptor values."""
+    luma = grayscale(images)
+    mean = luma.mean(dim=(1, 2, 3))
+    std = luma.std(dim=(1, 2, 3))
+    smooth = _median3x3(images)
+    colour_residual = (images - smooth).std(dim=1).flatten(1).median(dim=1).values
+    chroma = (smooth.amax(dim=1) - smooth.amin(dim=1)).mean(dim=(1, 2))
+    residual = (luma - _median3x3(luma)).abs().flatten(1).median(dim=1).values
+    equal_h, active_h = _blockiness_along_width(images, luma)
+    equal_v, active_v = _blockiness_along_width(images.transpose(-1, -2), luma.transpose(-1, -2))
+    blockiness = (equal_h + equal_v) / (active_h + active_v).clamp_min(1.0)
+    highlights = (images.amax(dim=1) > 1.0 - _EQUAL).flatten(1).float().mean(1)
+    shadows = (images.amax(dim=1) < _EQUAL).flatten(1).float().mean(1)
+    return torch.stack([
+        torch.log(mean + _EPS),
+        torch.log(std + _EPS) - torch.log(mean + _EPS),
+        torch.log(chroma + _EPS) - torch.log(std + _EPS),
+        torch.log(residual + _EPS) - torch.log(std + _EPS),
+        torch.log(colour_residual + _EPS) - torch.log(std + _EPS),
+        blockiness,
+        highlights,
+        shadows,
+    ], dim=1)
+
+
+def difference_map(images: torch.Tensor, counterfactuals: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference per grid cell, (N, GRID, GRID)."""
+    difference = (images - counterfactuals).abs().mean(dim=1, keepdim=True)
+    return F.adaptive_avg_pool2d(difference, GRID).squeeze(1)
+
+
+def spatial_concentration(images: torch.Tensor, counterfactuals: torch.Tensor) -> torch.Tensor:
+    """Share of the difference in the TOP_CELLS busiest cells (TOP_CELLS / GRID**2 if uniform)."""
+    cells = difference_map(images, counterfactuals).flatten(1)
+    top = cells.topk(TOP_CELLS, dim=1).values.sum(dim=1)
+    return top / cells.sum(dim=1).clamp_min(1e-8)
+
+
+def busiest_region(images: torch.Tensor, counterfactuals: torch.Tensor) -> list[str]:
+    """Where the difference concentrates, in words ("upper left", "centre", ...), per image."""
+    cells = difference_map(images, counterfactuals)
+    rows = cells.sum(dim=2)
+    columns = cells.sum(dim=1)
+    names = []
+    for row, column in zip(rows, columns):
+        vertical = ("upper", "middle", "lower")[min(2, int(row.argmax()) * 3 // GRID)]
+        horizontal = ("left", "centre", "right")[min(2, int(column.argmax()) * 3 // GRID)]
+        if vertical == "middle" and horizontal == "centre":
+            names.append("centre")
+        elif vertical == "middle":
+            names.append(horizontal)
+        elif horizontal == "centre":
+            names.append(f"{vertical} part")
+        else:
+            names.append(f"{vertical} {horizontal}")
+    return names
