@@ -246,7 +246,9 @@ def cmd_evaluate(args) -> int:
 def cmd_bench(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.data.synthesize import render_domain
-    from competency_cf.evaluation.bench import bench_counterfactuals, save_bench
+    from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
+                                                save_bench)
+    from competency_cf.explain.factory import load_descriptor_explainer
 
     for name in (sorted(DOMAINS) if args.domain == "all" else [args.domain]):
         domain = get_domain(name)
@@ -256,7 +258,10 @@ def cmd_bench(args) -> int:
                                            estimator, domain, data)
         rows = bench_counterfactuals(estimator, examples, data.calibration.images,
                                      per_cause=args.per_cause)
-        print(save_bench(rows, name, Path("results")))
+        explainer = load_descriptor_explainer(_models_dir(args, name))
+        explainer_rows = bench_explainer(explainer, estimator, examples,
+                                         data.calibration.images, per_cause=args.per_cause)
+        print(save_bench(rows, name, Path("results"), explainer_rows))
     return 0
 
 

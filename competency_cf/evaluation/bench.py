@@ -73,6 +73,43 @@ def bench_counterfactuals(estimator: ParceEstimator, examples: ExampleSet,
     return rows
 
 
+@dataclass
+class ExplainerBenchRow:
+    counterfactual: str
+    images: int
+    median_ms: float
+    p90_ms: float
+
+
+def bench_explainer(explainer, estimator: ParceEstimator, examples: ExampleSet,
+                    calibration_images: torch.Tensor, per_cause: int = 10
+                    ) -> list[ExplainerBenchRow]:
+    """Explanation latency at batch 1, without and with a counterfactual (LNN's, made first)."""
+    images = examples.first_per_cause(per_cause).images
+    counterfactuals = build_method("LNN", estimator,
+                                   calibration_images=calibration_images).generate(images).images
+    rows = []
+    for name, paired in (("None", None), ("LNN", counterfactuals)):
+        explainer.explain(images[:1], None if paired is None else paired[:1])  # warm-up
+        times = []
+        for row in range(len(images)):
+            started = time.perf_counter()
+            explainer.explain(images[row:row + 1], None if paired is None else paired[row:row + 1],
+                              name)
+            times.append((time.perf_counter() - started) * 1000.0)
+        rows.append(ExplainerBenchRow(name, len(images), statistics.median(times),
+                                      float(np.percentile(times, 90))))
+    return rows
+
+
+def format_explainer_bench(rows: list[ExplainerBenchRow]) -> str:
+    lines = ["", "Descriptor explainer, batch 1 (the counterfactual is made beforehand):", "",
+             "| counterfactual | median ms | p90 ms |", "| --- | --- | --- |"]
+    lines += [f"| {row.counterfactual} | {row.median_ms:.2f} | {row.p90_ms:.2f} |"
+              for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _ratio(reference: float, default: float) -> str:
     return f"{reference / default:.1f}x" if default > 0 else "-"
 
@@ -99,10 +136,14 @@ def format_bench(rows: list[BenchRow], domain: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save_bench(rows: list[BenchRow], domain: str, directory: Path) -> str:
+def save_bench(rows: list[BenchRow], domain: str, directory: Path,
+               explainer_rows: list[ExplainerBenchRow] = ()) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     text = format_bench(rows, domain)
+    if explainer_rows:
+        text += format_explainer_bench(explainer_rows)
     (directory / f"bench_counterfactuals_{domain}.md").write_text(text)
-    (directory / f"bench_counterfactuals_{domain}.json").write_text(
-        json.dumps([asdict(row) for row in rows], indent=2) + "\n")
+    (directory / f"bench_counterfactuals_{domain}.json").write_text(json.dumps(
+        {"counterfactuals": [asdict(row) for row in rows],
+         "explainer": [asdict(row) for row in explainer_rows]}, indent=2) + "\n")
     return text

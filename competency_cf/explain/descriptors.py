@@ -6,12 +6,12 @@ package's degradations moves (before clipping) one descriptor only:
 - brightness  log mean luma                  (x * f moves it by log f)
 - contrast    log std(luma) - log mean luma  (blending with the mean gray moves std, not the mean)
 - saturation  log mean chroma - log std(luma) (blending with the grayscale leaves luma alone);
-              chroma of the 3x3-median-filtered image, so channel noise does not read as colour
-- noise       log median |luma - 3x3 median(luma)| - log std(luma): a high-frequency level,
-              robust to edges and independent of brightness and contrast
-- colour noise  log median over pixels of the spread across channels of each channel's 3x3-median
-              residual, minus log std(luma): sensor-like noise is independent per channel, while
-              edges and texture of a scene change all channels together
+              chroma of the 3x3-smoothed image, so channel noise does not read as colour
+- noise       log median |luma - 3x3 mean(luma)| - log std(luma): a high-frequency level
+              (the median over pixels ignores edges), independent of brightness and contrast
+- colour noise  log median over pixels of the spread across channels of each channel's
+              high-pass residual, minus log std(luma): sensor-like noise is independent per
+              channel, while edges and texture of a scene change all channels together
 - blockiness  among 4-pixel runs that are not flat, the fraction of neighbouring pairs that are
               identical: nearest-neighbour pixelation makes blocks constant with jumps between
               them, while dark or flat images only have identical pairs where nothing changes
@@ -38,12 +38,9 @@ GRID = 8             # spatial cells per side
 TOP_CELLS = 4        # cells whose share of the difference makes the concentration
 
 
-def _median3x3(plane: torch.Tensor) -> torch.Tensor:
-    """Per-channel 3x3 median filter of (N, C, H, W)."""
-    count, channels, height, width = plane.shape
-    flat = plane.reshape(count * channels, 1, height, width)
-    patches = F.unfold(F.pad(flat, (1, 1, 1, 1), mode="replicate"), kernel_size=3)
-    return patches.median(dim=1).values.view_as(plane)
+def _mean3x3(planes: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 box filter of (N, C, H, W), edges replicated."""
+    return F.avg_pool2d(F.pad(planes, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
 
 
 def _blockiness_along_width(images: torch.Tensor,
@@ -61,10 +58,10 @@ def describe(images: torch.Tensor) -> torch.Tensor:
     luma = grayscale(images)
     mean = luma.mean(dim=(1, 2, 3))
     std = luma.std(dim=(1, 2, 3))
-    smooth = _median3x3(images)
+    smooth = _mean3x3(images)
     colour_residual = (images - smooth).std(dim=1).flatten(1).median(dim=1).values
     chroma = (smooth.amax(dim=1) - smooth.amin(dim=1)).mean(dim=(1, 2))
-    residual = (luma - _median3x3(luma)).abs().flatten(1).median(dim=1).values
+    residual = (luma - _mean3x3(luma)).abs().flatten(1).median(dim=1).values
     equal_h, active_h = _blockiness_along_width(images, luma)
     equal_v, active_v = _blockiness_along_width(images.transpose(-1, -2), luma.transpose(-1, -2))
     blockiness = (equal_h + equal_v) / (active_h + active_v).clamp_min(1.0)

@@ -117,7 +117,7 @@ def finetune(model, processor, samples: list[Sample], config: FinetuneConfig,
             inputs = {k: v.to(device) for k, v in encode(processor, sample).items()}
             loss = model(**inputs).loss
             (loss / per_step).backward()
-            total += float(loss)
+            total += float(loss.detach())
             if (index + 1) % per_step == 0 or index + 1 == len(samples):
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

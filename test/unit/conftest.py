@@ -39,3 +39,17 @@ def setup(trained):
     batch = torch.rand((8, 3, 64, 64), generator=torch.Generator().manual_seed(5)) * 0.5 + 0.25
     batch[:4] = class_images(4, seed=7)[0]
     return estimator.eval(), calibration, batch
+
+
+@pytest.fixture
+def descriptor_explainer(setup):
+    """A descriptor explainer fitted on the fixture (arbitrary labels: for plumbing, not
+    accuracy)."""
+    from competency_cf.explain.descriptor_explainer import (LABELS, DescriptorExplainer,
+                                                            DescriptorFeatures)
+
+    estimator, calibration, _ = setup
+    with torch.no_grad():
+        features = DescriptorFeatures().fit(calibration, estimator.autoencoder(calibration))
+    labels = torch.arange(len(calibration)) % len(LABELS)
+    return DescriptorExplainer(features).fit(calibration, labels, [calibration.flip(-1)])

@@ -22,3 +22,21 @@ def test_time_method_measures_every_image(setup):
 def test_time_batched_is_per_processed_image(setup):
     estimator, _, batch = setup
     assert time_batched(build_method("Reco", estimator), batch, batch_size=3) > 0
+
+
+def test_explainer_bench_times_each_image_alone_and_paired(setup, descriptor_explainer):
+    import numpy as np
+
+    from competency_cf.competency.examples import ExampleSet
+    from competency_cf.evaluation.bench import bench_explainer, format_explainer_bench
+
+    estimator, calibration, batch = setup
+    explainer = descriptor_explainer
+    causes = np.array(["spatial", "noise"] * (len(batch) // 2))
+    examples = ExampleSet(batch, causes, np.ones(len(batch)), np.arange(len(batch)),
+                          np.zeros(len(batch), int), np.ones(len(batch)), np.zeros(len(batch)),
+                          ("a", "b", "c"), estimator.threshold)
+    rows = bench_explainer(explainer, estimator, examples, calibration, per_cause=2)
+    assert [row.counterfactual for row in rows] == ["None", "LNN"]
+    assert all(row.images == 4 and 0 < row.median_ms <= row.p90_ms for row in rows)
+    assert "| LNN |" in format_explainer_bench(rows)

@@ -89,9 +89,8 @@ def test_missing_or_oversized_models_are_refused_with_the_path(tmp_path, tiny_mo
             load_mllama(tiny_model_dir, "cuda:0")
 
 
-def test_factory_falls_back_to_descriptor_with_a_warning(tmp_path, setup):
-    estimator, calibration, _ = setup
-    DescriptorExplainer.fit_with_autoencoder(estimator, calibration).save(tmp_path / FILE_NAME)
+def test_factory_falls_back_to_descriptor_with_a_warning(tmp_path, descriptor_explainer):
+    descriptor_explainer.save(tmp_path / FILE_NAME)
     assert build_explainer("descriptor", "lunar", tmp_path).backend == "descriptor"
     with pytest.warns(RuntimeWarning, match="missing_model"):
         explainer = build_explainer("llm", "lunar", tmp_path,
@@ -101,8 +100,8 @@ def test_factory_falls_back_to_descriptor_with_a_warning(tmp_path, setup):
         build_explainer("gpt", "lunar", tmp_path)
 
 
-def test_out_of_memory_switches_to_the_fallback_for_good(setup):
-    estimator, calibration, batch = setup
+def test_out_of_memory_switches_to_the_fallback_for_good(setup, descriptor_explainer):
+    batch = setup[2]
 
     class OutOfMemory:
         backend = "llm"
@@ -112,8 +111,7 @@ def test_out_of_memory_switches_to_the_fallback_for_good(setup):
             OutOfMemory.calls += 1
             raise torch.cuda.OutOfMemoryError("simulated")
 
-    descriptor = DescriptorExplainer.fit_with_autoencoder(estimator, calibration)
-    explainer = FallbackExplainer(OutOfMemory(), descriptor)
+    explainer = FallbackExplainer(OutOfMemory(), descriptor_explainer)
     with pytest.warns(RuntimeWarning, match="out of GPU memory"):
         first = explainer.explain(batch)
     second = explainer.explain(batch)

@@ -52,7 +52,8 @@ def build_tiny_mllama(directory: Path, corpus: list[str], seed: int = 0) -> Path
                          num_attention_heads=2, num_key_value_heads=1, intermediate_size=64,
                          cross_attention_layers=[1], max_position_embeddings=1024,
                          bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
-                         pad_token_id=fast.pad_token_id),
+                         pad_token_id=fast.pad_token_id,
+                         initializer_range=0.2),  # logits large enough to learn from
         image_token_index=fast.convert_tokens_to_ids("<|image|>"))
     model = MllamaForConditionalGeneration(config).eval()
     directory.mkdir(parents=True, exist_ok=True)
