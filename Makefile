@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo bench train examples calibrate-report evaluate clean-venv
+.PHONY: venv test demo bench train examples calibrate-report evaluate explain-eval clean-venv
 
 venv: $(STAMP)
 
@@ -28,12 +28,16 @@ test: venv
 demo: venv
 	$(PY) -m competency_cf demo $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
 
-# Figures, not pass/fail: counterfactual methods at batch 1, default vs reference side by side.
+# Figures, not pass/fail: counterfactual methods (batch 1 and batched, default vs reference side
+# by side) and descriptor-explainer latency.
 bench: venv
 	$(PY) -m competency_cf bench $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
 
 evaluate: venv
 	$(PY) -m competency_cf evaluate --domain $(DOMAIN)
+
+explain-eval: venv
+	$(PY) -m competency_cf explain-eval --domain $(DOMAIN)
 
 train: venv
 	$(PY) -m competency_cf train --domain $(DOMAIN)

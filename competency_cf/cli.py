@@ -109,8 +109,9 @@ def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500) 
     from competency_cf.explain.training_set import fit_descriptor_explainer
 
     path = models / FILE_NAME
-    explainer, _ = fit_descriptor_explainer(estimator, domain, data, per_cause=per_cause)
+    explainer, training = fit_descriptor_explainer(estimator, domain, data, per_cause=per_cause)
     explainer.save(path)
+    print(f"descriptor explainer trained on {training.counts()}")
     return path
 
 

@@ -60,6 +60,30 @@ class ExplanationReport:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"{stem}.md").write_text(self.to_markdown())
         (directory / f"{stem}.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        self.figure(directory / f"{stem}.png")
+
+    def figure(self, path: Path) -> None:
+        """Grouped bars: accuracy per cause, one bar per counterfactual method."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axis = plt.subplots(figsize=(8.5, 3.4))
+        width = 0.8 / max(1, len(self.rows))
+        positions = np.arange(len(CAUSES) + 1)
+        for i, row in enumerate(self.rows):
+            values = [row.accuracy_by_cause[c] for c in CAUSES] + [row.average]
+            axis.bar(positions + (i - (len(self.rows) - 1) / 2) * width, values, width,
+                     label=row.counterfactual)
+        axis.set_xticks(positions, list(CAUSES) + ["average"])
+        axis.set_ylim(0, 1.05)
+        axis.set_ylabel("accuracy")
+        axis.axhline(0.95, color="gray", linewidth=0.8, linestyle="--")
+        axis.set_title(f"{self.domain}: explanation accuracy ({self.backend} explainer)")
+        axis.legend(title="counterfactual", ncols=len(self.rows), fontsize=8, loc="lower left")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
 
 
 def grade_explanations(texts: list[str], examples: ExampleSet) -> tuple[dict, dict]:

@@ -191,12 +191,12 @@ class DescriptorExplainer:
         mode = "alone" if counterfactuals is None else "paired"
         if mode not in self.heads:
             raise RuntimeError(f"the descriptor explainer has no '{mode}' head: fit it first")
-        alone = self.heads["alone"].probabilities(self.features.transform(images))
+        features = self.features.transform(images, counterfactuals)
+        # The paired layout starts with the alone features: describe the original only once.
+        alone = self.heads["alone"].probabilities(features[:, :len(DESCRIPTORS)])
         if counterfactuals is None:
             return alone
-        paired = self.heads["paired"].probabilities(self.features.transform(images,
-                                                                            counterfactuals))
-        return (alone + paired) / 2.0
+        return (alone + self.heads["paired"].probabilities(features)) / 2.0
 
     def explain(self, images: torch.Tensor, counterfactuals: torch.Tensor | None = None,
                 method: str = "None") -> list[Explanation]:

@@ -1,0 +1,101 @@
+"""sensor_msgs/Image <-> numpy without cv_bridge, and numpy <-> the package's image tensors.
+
+Handles row padding (`step` larger than width x pixel size) and big-endian data. Encodings:
+rgb8, bgr8, rgba8, bgra8, mono8, mono16 and 32FC1 (plus their 8UC*/16UC1 aliases). Anything
+else raises `ImageDecodeError` with the reason, so a node can log it and skip the frame.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+# encoding -> (numpy dtype code, channels)
+ENCODINGS: dict[str, tuple[str, int]] = {
+    "rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4),
+    "mono8": ("u1", 1), "8UC1": ("u1", 1), "8UC3": ("u1", 3), "8UC4": ("u1", 4),
+    "mono16": ("u2", 1), "16UC1": ("u2", 1), "32FC1": ("f4", 1),
+}
+
+
+class ImageDecodeError(ValueError):
+    """A message that cannot be turned into an image (encoding, sizes, data length)."""
+
+
+def decode(msg) -> np.ndarray:
+    """(H, W, C) array in the message's own dtype and channel order (C = 1 for mono)."""
+    if msg.encoding not in ENCODINGS:
+        raise ImageDecodeError(f"unsupported encoding {msg.encoding!r}; supported: "
+                               f"{', '.join(ENCODINGS)}")
+    code, channels = ENCODINGS[msg.encoding]
+    dtype = np.dtype(code).newbyteorder(">" if msg.is_bigendian else "<")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row_bytes = width * channels * dtype.itemsize
+    if height < 1 or width < 1:
+        raise ImageDecodeError(f"empty image {width}x{height}")
+    if step < row_bytes:
+        raise ImageDecodeError(f"step {step} is shorter than a row ({row_bytes} bytes)")
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size < step * height:
+        raise ImageDecodeError(f"{data.size} data bytes for {height} rows of {step} bytes")
+    rows = data[:step * height].reshape(height, step)[:, :row_bytes]
+    image = np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
+    return image.astype(dtype.newbyteorder("="), copy=False)
+
+
+def to_rgb_float(msg) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] from any supported encoding."""
+    image = decode(msg)
+    encoding = msg.encoding
+    if encoding.startswith("bgr"):
+        image = image[..., [2, 1, 0] + ([3] if image.shape[-1] == 4 else [])]
+    image = image[..., :3] if image.shape[-1] >= 3 else np.repeat(image, 3, axis=-1)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0
+    image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(image, 0.0, 1.0)  # 32FC1: taken as intensities in [0, 1]
+
+
+def to_tensor(msg, size: int | None = None) -> torch.Tensor:
+    """(1, 3, size, size) float32 tensor in the package convention, resized when `size` is set."""
+    image = torch.from_numpy(np.ascontiguousarray(to_rgb_float(msg))).permute(2, 0, 1)
+    image = image.unsqueeze(0)
+    if size is not None and tuple(image.shape[-2:]) != (size, size):
+        image = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
+                                                align_corners=False, antialias=True)
+    return image.clamp(0.0, 1.0)
+
+
+def encode(array: np.ndarray, encoding: str, header=None):
+    """A sensor_msgs/Image from an (H, W[, C]) array whose dtype and channels fit `encoding`."""
+    from sensor_msgs.msg import Image
+
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unsupported encoding {encoding!r}")
+    code, channels = ENCODINGS[encoding]
+    array = np.asarray(array)
+    array = array[..., None] if array.ndim == 2 else array
+    if array.ndim != 3 or array.shape[2] != channels:
+        raise ValueError(f"{encoding} needs (H, W, {channels}) data, got {array.shape}")
+    array = np.ascontiguousarray(array, dtype=np.dtype(code))
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = int(sys.byteorder == "big")
+    msg.step = int(array.shape[1] * channels * array.dtype.itemsize)
+    msg.data = array.tobytes()
+    return msg
+
+
+def tensor_to_msg(image: torch.Tensor, header=None):
+    """An rgb8 sensor_msgs/Image from a (3, H, W) or (1, 3, H, W) tensor in [0, 1]."""
+    image = image.detach().cpu()
+    image = image[0] if image.ndim == 4 else image
+    array = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return encode(array, "rgb8", header)
