@@ -39,6 +39,11 @@ setup(
     entry_points={
         "console_scripts": [
             "competency-cf = competency_cf.cli:main",
+            "pipeline = competency_cf.ros.pipeline:main",
+            "perception_node = competency_cf.ros.pipeline:perception_main",
+            "counterfactual_node = competency_cf.ros.pipeline:counterfactual_main",
+            "explainer_node = competency_cf.ros.pipeline:explainer_main",
+            "sim_camera_node = competency_cf.ros.pipeline:sim_camera_main",
         ],
     },
 )

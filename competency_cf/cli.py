@@ -108,10 +108,15 @@ def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500) 
     from competency_cf.explain.descriptor_explainer import FILE_NAME
     from competency_cf.explain.training_set import fit_descriptor_explainer
 
+    from competency_cf.counterfactual.methods import LNN_BANK_FILE, LatentNearestNeighbor
+
     path = models / FILE_NAME
     explainer, training = fit_descriptor_explainer(estimator, domain, data, per_cause=per_cause)
     explainer.save(path)
     print(f"descriptor explainer trained on {training.counts()}")
+    # The robot's LNN bank: calibration latents, so nodes need not render the calibration split.
+    LatentNearestNeighbor(estimator).fit(data.calibration.images).save_bank(
+        models / LNN_BANK_FILE)
     return path
 
 
@@ -124,7 +129,7 @@ def cmd_fit_explainer(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     domain = get_domain(args.domain)
     path = _fit_explainer(estimator, domain, _render(args), out, args.per_cause)
-    print(f"wrote {path}")
+    print(f"wrote {path} and the LNN bank next to it")
     return 0
 
 
@@ -302,6 +307,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_pipeline(args) -> int:
+    from competency_cf.ros.pipeline import run_pipeline
+
+    argv = ["--domain", args.domain]
+    if args.params_file is not None:
+        argv += ["--params-file", str(args.params_file)]
+    if args.no_sim_camera:
+        argv.append("--no-sim-camera")
+    if args.duration is not None:
+        argv += ["--duration", str(args.duration)]
+    return run_pipeline(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="competency-cf", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -418,6 +436,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--per-cause", type=_positive_int, default=10,
                        help="example images per cause (default: 10)")
     bench.set_defaults(handler=cmd_bench)
+
+    pipeline = commands.add_parser("pipeline", help="all ROS 2 nodes in one process (sim camera, "
+                                   "perception, counterfactual, explainer)")
+    pipeline.add_argument("--domain", default="lunar", choices=sorted(DOMAINS))
+    pipeline.add_argument("--params-file", type=Path, default=None,
+                          help="node parameters (default: config/<domain>.yaml)")
+    pipeline.add_argument("--no-sim-camera", action="store_true",
+                          help="score a real camera topic instead of the scripted one")
+    pipeline.add_argument("--duration", type=float, default=None,
+                          help="stop after this many seconds (default: until Ctrl-C)")
+    pipeline.set_defaults(handler=cmd_pipeline)
 
     demo = commands.add_parser("demo", help="score clean and degraded images, print competency")
     demo.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])

@@ -14,6 +14,8 @@ class DescentConfig:
     return_best: return each image's best iterate (the first valid one, else the most competent)
         instead of the last.
     clamp: keep pixels in [0, 1] after every step (pixel-space methods).
+    time_budget_s: stop after this much wall time (the best iterate so far is returned); None
+        for no limit. A robot refining a counterfactual within a deadline sets it.
     """
 
     lr: float = 1e-3
@@ -25,9 +27,11 @@ class DescentConfig:
     clamp: bool = False
     distance: str = "cosine"
     device: str = "cpu"
+    time_budget_s: float | None = None
 
     def __post_init__(self):
-        if self.lr <= 0 or self.max_iterations < 1 or self.batch_size < 1 or self.gamma < 0:
+        if self.lr <= 0 or self.max_iterations < 1 or self.batch_size < 1 or self.gamma < 0 or \
+                (self.time_budget_s is not None and self.time_budget_s <= 0):
             raise ValueError(f"invalid descent settings: {self}")
 
 

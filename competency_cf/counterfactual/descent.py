@@ -8,6 +8,7 @@ Adam's momentum would otherwise keep moving it) while the rest of the batch cont
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import torch
@@ -30,6 +31,8 @@ def descend(start: torch.Tensor, to_images: ToImages, penalty: Penalty | None,
     slowest images need, not batch size x iterations.
     """
     threshold = estimator.threshold
+    deadline = (None if config.time_budget_s is None
+                else time.perf_counter() + config.time_budget_s)
     variable = start.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([variable], lr=config.lr)
     count = len(variable)
@@ -52,7 +55,8 @@ def descend(start: torch.Tensor, to_images: ToImages, penalty: Penalty | None,
                 done[rows[valid]] = True
             elif bool(valid.all()):
                 done[:] = True
-        if bool(done.all()) or step == config.max_iterations:
+        if bool(done.all()) or step == config.max_iterations or \
+                (deadline is not None and time.perf_counter() >= deadline):
             break
         objective = -competency
         if penalty is not None:

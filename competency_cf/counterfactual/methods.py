@@ -25,6 +25,7 @@ from competency_cf.counterfactual.result import CounterfactualResult
 from competency_cf.data.dataset import check_images
 
 METHODS = ("IGD", "FGD", "Reco", "LGD", "LNN", "Attack")
+LNN_BANK_FILE = "lnn_bank.safetensors"  # next to the models of a domain
 
 
 class CounterfactualMethod:
@@ -106,6 +107,45 @@ class LatentNearestNeighbor(CounterfactualMethod):
         self.bank_images = decoded[valid]
         self.bank_competency = decoded_competency[valid].to(self.device)
         self.bank_source_index = keep[valid]
+        return self
+
+    def save_bank(self, path: str | Path) -> None:
+        """The bank's latents (safetensors), so a robot need not re-render calibration images."""
+        from safetensors.torch import save_file
+
+        if self.bank_latents is None:
+            raise RuntimeError("LNN has no latent bank to save: call fit() first")
+        save_file({"latents": self.bank_latents.detach().cpu().contiguous(),
+                   "source_index": self.bank_source_index.cpu().contiguous()}, str(path))
+
+    @torch.no_grad()
+    def load_bank(self, path: str | Path, batch_size: int = 256) -> "LatentNearestNeighbor":
+        """Load saved latents, decode them and keep those whose decoding reaches the threshold."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"LNN bank not found: {path} "
+                                    "(create it with `competency-cf fit-explainer`)")
+        try:
+            entries = load_file(str(path))
+            latents, source_index = entries["latents"], entries["source_index"]
+        except (SafetensorError, OSError, KeyError) as error:
+            raise ValueError(f"{path}: not an LNN bank ({error})") from error
+        latent_dim = self.estimator.autoencoder.config["latent_dim"]
+        if latents.ndim != 2 or latents.shape[1] != latent_dim or not len(latents):
+            raise ValueError(f"{path}: bank latents of shape {tuple(latents.shape)} do not fit "
+                             f"this autoencoder (latent size {latent_dim})")
+        latents = latents.to(self.device)
+        decoded = torch.cat([self.estimator.autoencoder.decode(latents[s:s + batch_size])
+                             for s in range(0, len(latents), batch_size)])
+        competency = self.estimator.evaluate(decoded, batch_size).competency.to(self.device)
+        valid = competency >= self.estimator.threshold
+        if not bool(valid.any()):
+            raise ValueError(f"{path}: no bank entry reaches the competency threshold")
+        self.bank_latents, self.bank_images = latents[valid], decoded[valid]
+        self.bank_competency, self.bank_source_index = competency[valid], source_index[valid]
         return self
 
     def _distances(self, latents: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,128 @@
+"""counterfactual_node: a competent look-alike of each low-competency frame.
+
+On a trigger, the fast path (LNN and Reco: whichever reaches the threshold, else the more
+competent) is published at once with the trigger frame's header; then LGD refines within
+`lgd_budget_ms` unless a newer trigger is waiting, and publishes again. One job in flight; a newer
+trigger replaces an older waiting one and the drop is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from competency_cf.ros.image_codec import ImageDecodeError, tensor_to_msg, to_tensor
+from competency_cf.ros.latest import LatestSlot
+from competency_cf.ros.parameters import COMMON, Param, declare, read
+from competency_cf.ros.perception_node import load_models
+
+PARAMS = COMMON + (
+    Param("trigger_topic", "/perception_node/low_competency/image",
+          "low-competency frames from the perception node", read_only=True),
+    Param("refine", True, "refine the fast counterfactual with LGD"),
+    Param("lgd_budget_ms", 300.0, "time LGD may take per trigger (ms)", 1.0, 60000.0),
+)
+
+
+class CounterfactualNode(LifecycleNode):
+    def __init__(self, name: str = "counterfactual_node", **kwargs):
+        super().__init__(name, **kwargs)
+        declare(self, PARAMS)
+        self.jobs = LatestSlot()
+        self.methods = {}
+        self._subscriptions, self._timers = [], []
+        self.completed = 0
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        from competency_cf.counterfactual.methods import (LNN_BANK_FILE, LatentNearestNeighbor,
+                                                          build_method)
+
+        try:
+            self.values = read(self, PARAMS)
+            self.models, self.estimator = load_models(self, self.values)
+            device = self.values["device"]
+            self.methods = {
+                "LNN": LatentNearestNeighbor(self.estimator, device=device).load_bank(
+                    self.models / LNN_BANK_FILE),
+                "Reco": build_method("Reco", self.estimator, device=device),
+            }
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.size = int(self.estimator.autoencoder.config["image_size"])
+        self.image_pub = self.create_lifecycle_publisher(Image, "~/counterfactual/image",
+                                                         QoSProfile(depth=10))
+        self.detail_pub = self.create_lifecycle_publisher(String, "~/counterfactual/detail",
+                                                          QoSProfile(depth=10))
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self._subscriptions = [self.create_subscription(
+            Image, self.values["trigger_topic"], self.jobs.put, QoSProfile(depth=10))]
+        self._timers = [self.create_timer(0.01, self._work,
+                                          callback_group=MutuallyExclusiveCallbackGroup())]
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        self.destroy_publisher(self.image_pub)
+        self.destroy_publisher(self.detail_pub)
+        self.methods = {}
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release_io(self) -> None:
+        for subscription in self._subscriptions:
+            self.destroy_subscription(subscription)
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._subscriptions, self._timers = [], []
+
+    def _publish(self, header, method: str, image: torch.Tensor, competency: float,
+                 before: float, seconds: float) -> None:
+        self.image_pub.publish(tensor_to_msg(image, header))
+        self.detail_pub.publish(String(data=json.dumps({
+            "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
+            "method": method, "competency_before": round(before, 4),
+            "competency_after": round(competency, 4),
+            "valid": competency >= self.estimator.threshold, "seconds": round(seconds, 4)})))
+
+    def _work(self) -> None:
+        msg = self.jobs.take()
+        if msg is None or not self.methods:
+            return
+        try:
+            image = to_tensor(msg, self.size).to(self.values["device"])
+        except ImageDecodeError as error:
+            self.get_logger().warning(f"skipping a trigger frame: {error}")
+            return
+        started = time.perf_counter()
+        with torch.no_grad():
+            before = float(self.estimator.evaluate(image).competency[0])
+        fast = [self.methods[name].generate(image) for name in ("LNN", "Reco")]
+        best = max(fast, key=lambda r: (bool(r.success[0]), float(r.competency[0])))
+        self._publish(msg.header, best.method, best.images[0], float(best.competency[0]),
+                      before, time.perf_counter() - started)
+        if self.get_parameter("refine").value and not self.jobs.waiting():
+            from competency_cf.counterfactual.methods import build_method
+
+            budget = self.get_parameter("lgd_budget_ms").value / 1000.0
+            refined = build_method("LGD", self.estimator, device=self.values["device"],
+                                   time_budget_s=budget).generate(image)
+            self._publish(msg.header, refined.method, refined.images[0],
+                          float(refined.competency[0]), before, time.perf_counter() - started)
+        self.completed += 1

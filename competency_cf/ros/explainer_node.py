@@ -1,0 +1,163 @@
+"""explainer_node: one sentence on why a frame had low competency.
+
+Trigger frames are cached by header stamp (bounded); each counterfactual that arrives is paired
+with its trigger frame by stamp and explained by the configured backend (the descriptor explainer
+by default, the LLM explainer with a model directory, falling back to the descriptor explainer
+when the LLM cannot run). The LLM loads in `on_configure`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from competency_cf.ros.image_codec import ImageDecodeError, to_tensor
+from competency_cf.ros.latest import LatestSlot
+from competency_cf.ros.parameters import COMMON, Param, declare, read
+from competency_cf.ros.perception_node import load_models
+
+PARAMS = COMMON + (
+    Param("trigger_topic", "/perception_node/low_competency/image",
+          "low-competency frames from the perception node", read_only=True),
+    Param("counterfactual_topic", "/counterfactual_node/counterfactual/image",
+          "counterfactual images (same header as their trigger frame)", read_only=True),
+    Param("counterfactual_detail_topic", "/counterfactual_node/counterfactual/detail",
+          "counterfactual method and competency (JSON)", read_only=True),
+    Param("backend", "descriptor", "explainer backend", choices=("descriptor", "llm"),
+          read_only=True),
+    Param("llm_model", "", "local Mllama model directory for the llm backend", read_only=True),
+    Param("llm_adapter", "", "LoRA adapter directory for the llm backend", read_only=True),
+    Param("max_new_tokens", 100, "longest LLM reply (tokens)", 1, 1000, read_only=True),
+    Param("cache_size", 32, "trigger frames kept for pairing", 1, 1000, read_only=True),
+)
+
+
+def stamp_key(header) -> tuple[int, int]:
+    return int(header.stamp.sec), int(header.stamp.nanosec)
+
+
+class ExplainerNode(LifecycleNode):
+    def __init__(self, name: str = "explainer_node", **kwargs):
+        super().__init__(name, **kwargs)
+        declare(self, PARAMS)
+        self.frames: OrderedDict = OrderedDict()
+        self.details: OrderedDict = OrderedDict()
+        self.pairs = LatestSlot()
+        self.explainer = None
+        self._subscriptions, self._timers = [], []
+        self.explained = self.unpaired = 0
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        from competency_cf.explain.factory import build_explainer
+
+        try:
+            self.values = read(self, PARAMS)
+            self.models, self.estimator = load_models(self, self.values)
+            self.explainer = build_explainer(
+                self.values["backend"], self.values["domain"], self.models,
+                llm_model=self.values["llm_model"] or None,
+                adapter=self.values["llm_adapter"] or None, device=self.values["device"],
+                max_new_tokens=self.values["max_new_tokens"])
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.size = int(self.estimator.autoencoder.config["image_size"])
+        self.text_pub = self.create_lifecycle_publisher(String, "~/explanation",
+                                                        QoSProfile(depth=10))
+        self.detail_pub = self.create_lifecycle_publisher(String, "~/explanation/detail",
+                                                          QoSProfile(depth=10))
+        self.get_logger().info(f"configured: {self.explainer.backend} explainer")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        qos = QoSProfile(depth=10)
+        self._subscriptions = [
+            self.create_subscription(Image, self.values["trigger_topic"], self._on_trigger, qos),
+            self.create_subscription(String, self.values["counterfactual_detail_topic"],
+                                     self._on_detail, qos),
+            self.create_subscription(Image, self.values["counterfactual_topic"],
+                                     self._on_counterfactual, qos),
+        ]
+        self._timers = [self.create_timer(0.01, self._work,
+                                          callback_group=MutuallyExclusiveCallbackGroup())]
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        self.destroy_publisher(self.text_pub)
+        self.destroy_publisher(self.detail_pub)
+        self.explainer = None  # the LLM's memory goes with it
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release_io(self) -> None:
+        for subscription in self._subscriptions:
+            self.destroy_subscription(subscription)
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._subscriptions, self._timers = [], []
+
+    def _remember(self, cache: OrderedDict, key, value) -> None:
+        cache[key] = value
+        while len(cache) > self.values["cache_size"]:
+            cache.popitem(last=False)
+
+    def _on_trigger(self, msg: Image) -> None:
+        self._remember(self.frames, stamp_key(msg.header), msg)
+
+    def _on_detail(self, msg: String) -> None:
+        try:
+            detail = json.loads(msg.data)
+            key = (int(detail["stamp"]["sec"]), int(detail["stamp"]["nanosec"]))
+        except (ValueError, KeyError, TypeError):
+            self.get_logger().warning("ignoring a malformed counterfactual detail message")
+            return
+        self._remember(self.details, key, detail)
+
+    def _on_counterfactual(self, msg: Image) -> None:
+        key = stamp_key(msg.header)
+        frame = self.frames.get(key)
+        if frame is None:
+            self.unpaired += 1
+            self.get_logger().warning(f"no trigger frame with stamp {key[0]}.{key[1]:09d} "
+                                      "for a counterfactual; skipped")
+            return
+        self.pairs.put((frame, msg))
+
+    def _work(self) -> None:
+        pair = self.pairs.take()
+        if pair is None or self.explainer is None:
+            return
+        frame, counterfactual = pair
+        try:
+            original = to_tensor(frame, self.size)
+            paired = to_tensor(counterfactual, self.size)
+        except ImageDecodeError as error:
+            self.get_logger().warning(f"skipping a pair: {error}")
+            return
+        detail = self.details.get(stamp_key(frame.header), {})
+        method = str(detail.get("method", "counterfactual"))
+        explanation = self.explainer.explain(original, paired, method)[0]
+        self.explained += 1
+        self.text_pub.publish(String(data=explanation.text))
+        self.detail_pub.publish(String(data=json.dumps({
+            "stamp": {"sec": frame.header.stamp.sec, "nanosec": frame.header.stamp.nanosec},
+            "frame_id": frame.header.frame_id, "cause": explanation.cause,
+            "direction": explanation.direction, "confidence": round(explanation.confidence, 4),
+            "text": explanation.text, "method": method, "backend": explanation.backend,
+            "competency_before": detail.get("competency_before"),
+            "competency_after": detail.get("competency_after"),
+            "seconds": round(explanation.seconds, 5)})))

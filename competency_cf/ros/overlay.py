@@ -1,0 +1,36 @@
+"""The debug image: the frame with a competency bar, the predicted class and the explanation."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+BAR_HEIGHT = 10
+MIN_SIDE = 256  # small frames are enlarged so the text stays readable in RViz
+
+
+def debug_overlay(frame: np.ndarray, competency: float, threshold: float, label: str,
+                  explanation: str = "") -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame -> annotated (H', W', 3) uint8 RGB image."""
+    image = Image.fromarray(frame)
+    scale = max(1, int(np.ceil(MIN_SIDE / min(image.size))))
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    lines = textwrap.wrap(explanation, width=max(20, image.width // 7))[:4]
+    canvas = Image.new("RGB", (image.width, image.height + BAR_HEIGHT + 14 + 12 * len(lines)),
+                       (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    top = image.height
+    colour = (40, 200, 60) if competency >= threshold else (230, 50, 40)
+    width = int(round(max(0.0, min(1.0, competency)) * image.width))
+    draw.rectangle([0, top, width, top + BAR_HEIGHT - 1], fill=colour)
+    marker = int(round(threshold * image.width))
+    draw.line([marker, top, marker, top + BAR_HEIGHT - 1], fill=(255, 255, 255))
+    draw.text((2, top + BAR_HEIGHT + 1), f"{label}  competency {competency:.2f}",
+              fill=(255, 255, 255))
+    for index, line in enumerate(lines):
+        draw.text((2, top + BAR_HEIGHT + 14 + 12 * index), line, fill=(255, 220, 120))
+    return np.asarray(canvas)

@@ -1,0 +1,215 @@
+"""perception_node: PaRCE competency for the newest camera frame, and the low-competency trigger.
+
+The image callback only stores the newest frame; scoring runs on a timer at `max_rate_hz` in its
+own callback group, so a slow model drops stale frames instead of queueing them. Outputs carry
+the source frame's header.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, String
+
+from competency_cf.ros.image_codec import ImageDecodeError, encode, to_rgb_float, to_tensor
+from competency_cf.ros.latest import LatestSlot
+from competency_cf.ros.overlay import debug_overlay
+from competency_cf.ros.parameters import COMMON, Param, declare, read
+from competency_cf.ros.trigger import LowCompetencyTrigger
+
+PARAMS = COMMON + (
+    Param("image_topic", "/camera/image_raw", "camera topic (sensor_msgs/Image)",
+          read_only=True),
+    Param("max_rate_hz", 10.0, "most frames scored per second", 0.1, 200.0),
+    Param("competency_threshold", -1.0, "trigger below this competency; -1: the model's "
+          "threshold (parce.json)", -1.0, 1.0),
+    Param("hysteresis", 0.02, "competency must rise this far above the threshold to re-arm",
+          0.0, 0.5),
+    Param("cooldown_s", 2.0, "least time between two triggers (s)", 0.0, 600.0),
+    Param("publish_debug_image", True, "publish ~/debug_image"),
+    Param("explanation_topic", "/explainer_node/explanation",
+          "explanations drawn on the debug image", read_only=True),
+)
+
+
+def stamp_seconds(header) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+def load_models(node, values: dict):
+    """The estimator from `models_dir` (or the installed domain); raises with the path named."""
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.resources import models_dir
+
+    directory = Path(values["models_dir"]) if values["models_dir"] else \
+        models_dir(values["domain"])
+    estimator = load_estimator(directory, values["device"])
+    return directory, estimator
+
+
+class PerceptionNode(LifecycleNode):
+    def __init__(self, name: str = "perception_node", **kwargs):
+        super().__init__(name, **kwargs)
+        declare(self, PARAMS)
+        self.frames = LatestSlot()
+        self.estimator = None
+        self._subscriptions, self._timers = [], []
+        self.processed = self.bad_frames = 0
+        self.latency_ms = 0.0
+        self.last = {}
+        self.explanation = ""
+        self._last_warning = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self.values = read(self, PARAMS)
+            self.models, self.estimator = load_models(self, self.values)
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        threshold = self.values["competency_threshold"]
+        self.threshold = self.estimator.threshold if threshold < 0 else threshold
+        self.trigger = LowCompetencyTrigger(self.threshold, self.values["hysteresis"],
+                                            self.values["cooldown_s"])
+        self.size = int(self.estimator.autoencoder.config["image_size"])
+        self.class_names = self._class_names()
+        with torch.no_grad():  # warm-up: the first call allocates
+            self.estimator.evaluate(torch.zeros((1, 3, self.size, self.size),
+                                                device=self.values["device"]))
+        reliable = QoSProfile(depth=10)
+        self.competency_pub = self.create_lifecycle_publisher(Float32, "~/competency", reliable)
+        self.debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", reliable)
+        self.trigger_pub = self.create_lifecycle_publisher(Image, "~/low_competency/image",
+                                                           reliable)
+        self.diagnostics_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
+                                                               reliable)
+        self.get_logger().info(f"configured: models {self.models}, threshold "
+                               f"{self.threshold:.3f}, device {self.values['device']}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _class_names(self) -> list[str]:
+        import json
+
+        try:
+            return list(json.loads((self.models / "model.json").read_text())["class_names"])
+        except (OSError, KeyError, ValueError):
+            return []
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self._subscriptions = [
+            self.create_subscription(
+                Image, self.values["image_topic"], self.frames.put, qos_profile_sensor_data,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                event_callbacks=_incompatible_qos_warning(self)),
+            self.create_subscription(String, self.values["explanation_topic"],
+                                     self._on_explanation, QoSProfile(depth=10)),
+        ]
+        worker = MutuallyExclusiveCallbackGroup()
+        self._timers = [
+            self.create_timer(1.0 / self.get_parameter("max_rate_hz").value, self._process,
+                              callback_group=worker),
+            self.create_timer(1.0, self._publish_diagnostics),
+        ]
+        self._started = time.monotonic()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        for publisher in (self.competency_pub, self.debug_pub, self.trigger_pub,
+                          self.diagnostics_pub):
+            self.destroy_publisher(publisher)
+        self.estimator = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release_io()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release_io(self) -> None:
+        for subscription in self._subscriptions:
+            self.destroy_subscription(subscription)
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._subscriptions, self._timers = [], []
+
+    # -- work -------------------------------------------------------------------------------
+    def _on_explanation(self, msg: String) -> None:
+        self.explanation = msg.data
+
+    def _warn_rate_limited(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 5.0:
+            self._last_warning = now
+            self.get_logger().warning(text)
+
+    def _process(self) -> None:
+        msg = self.frames.take()
+        if msg is None or self.estimator is None:
+            return
+        started = time.perf_counter()
+        try:
+            image = to_tensor(msg, self.size).to(self.values["device"])
+        except ImageDecodeError as error:
+            self.bad_frames += 1
+            self._warn_rate_limited(f"skipping a frame: {error} ({self.bad_frames} so far)")
+            return
+        with torch.no_grad():
+            result = self.estimator.evaluate(image)
+        competency = float(result.competency[0])
+        prediction = int(result.prediction[0])
+        self.latency_ms = (time.perf_counter() - started) * 1000.0
+        self.processed += 1
+        label = (self.class_names[prediction] if prediction < len(self.class_names)
+                 else str(prediction))
+        self.last = {"class": label, "competency": f"{competency:.4f}",
+                     "p_max": f"{float(result.p_max[0]):.4f}",
+                     "p_id": f"{float(result.p_in_distribution[0]):.4f}"}
+        self.competency_pub.publish(Float32(data=competency))
+        if self.trigger.update(competency, stamp_seconds(msg.header)):
+            self.trigger_pub.publish(msg)  # the original frame and header, untouched
+            self.get_logger().info(f"low competency {competency:.3f} ({label}): triggered")
+        if self.get_parameter("publish_debug_image").value:
+            frame = (to_rgb_float(msg) * 255.0).round().astype("uint8")
+            self.debug_pub.publish(encode(debug_overlay(frame, competency, self.threshold, label,
+                                                        self.explanation), "rgb8", msg.header))
+
+    def _publish_diagnostics(self) -> None:
+        elapsed = max(1e-6, time.monotonic() - self._started)
+        values = {"input_rate_hz": f"{self.frames.received / elapsed:.2f}",
+                  "processed_rate_hz": f"{self.processed / elapsed:.2f}",
+                  "dropped_frames": str(self.frames.dropped), "bad_frames": str(self.bad_frames),
+                  "latency_ms": f"{self.latency_ms:.2f}", "device": self.values["device"],
+                  "triggers": str(self.trigger.fired), **self.last}
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}: PaRCE",
+                                  message="scoring", hardware_id=str(self.models),
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+
+def _incompatible_qos_warning(node):
+    try:
+        from rclpy.event_handler import SubscriptionEventCallbacks
+    except ImportError:  # Humble
+        from rclpy.qos_event import SubscriptionEventCallbacks
+
+    def warn(event):
+        node.get_logger().warning(
+            f"a publisher on {node.values['image_topic']} has incompatible QoS "
+            f"(policy {event.last_policy_kind}); set qos_overrides for the subscription")
+
+    return SubscriptionEventCallbacks(incompatible_qos=warn)

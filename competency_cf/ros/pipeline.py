@@ -1,0 +1,126 @@
+"""All nodes in one process on one MultiThreadedExecutor, and the per-node entry points.
+
+`competency-cf pipeline --domain D` (or the `pipeline` script) runs the sim camera (optional),
+perception, counterfactual and explainer nodes with the parameters of config/<domain>.yaml.
+Each node also has its own script (`perception_node`, ...) for graphs spread over processes or
+hosts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NODE_CLASSES = {
+    "sim_camera_node": ("competency_cf.ros.sim_camera_node", "SimCameraNode"),
+    "perception_node": ("competency_cf.ros.perception_node", "PerceptionNode"),
+    "counterfactual_node": ("competency_cf.ros.counterfactual_node", "CounterfactualNode"),
+    "explainer_node": ("competency_cf.ros.explainer_node", "ExplainerNode"),
+}
+
+
+def create_node(name: str, **kwargs):
+    import importlib
+
+    module, cls = NODE_CLASSES[name]
+    return getattr(importlib.import_module(module), cls)(**kwargs)
+
+
+def start(node) -> bool:
+    """Configure and activate a lifecycle node when its `autostart` parameter says so."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    if not node.get_parameter("autostart").value:
+        return True
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        node.get_logger().error("configure failed; the node stays unconfigured")
+        return False
+    return node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+
+def spin_nodes(nodes, duration_s: float | None = None, on_tick=None) -> None:
+    """Spin `nodes` on one MultiThreadedExecutor until Ctrl-C (or `duration_s`)."""
+    import time
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    executor = MultiThreadedExecutor(num_threads=4)
+    for node in nodes:
+        executor.add_node(node)
+    started = time.monotonic()
+    try:
+        while rclpy.ok() and (duration_s is None or time.monotonic() - started < duration_s):
+            executor.spin_once(timeout_sec=0.1)
+            if on_tick is not None:
+                on_tick()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+
+
+def run_pipeline(argv: list[str] | None = None) -> int:
+    import rclpy
+
+    from competency_cf.resources import config_file
+
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    parser.add_argument("--domain", default="lunar", choices=("lunar", "speed"))
+    parser.add_argument("--params-file", default=None,
+                        help="node parameters (default: the installed config/<domain>.yaml)")
+    parser.add_argument("--no-sim-camera", action="store_true",
+                        help="score a real camera topic instead of the scripted one")
+    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    args, ros_args = parser.parse_known_args(argv)
+    params = args.params_file or str(config_file(f"{args.domain}.yaml"))
+    rclpy.init(args=["pipeline", "--ros-args", "--params-file", params,
+                     *[a for a in ros_args if a != "--ros-args"]])
+    names = [n for n in NODE_CLASSES if not (args.no_sim_camera and n == "sim_camera_node")]
+    nodes = [create_node(name) for name in names]
+    try:
+        if not all(start(node) for node in nodes):
+            return 1
+        spin_nodes(nodes, args.duration)
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+def _single(name: str) -> int:
+    import rclpy
+
+    rclpy.init(args=sys.argv)
+    node = create_node(name)
+    try:
+        if not start(node):
+            return 1
+        spin_nodes([node])
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+def perception_main() -> int:
+    return _single("perception_node")
+
+
+def counterfactual_main() -> int:
+    return _single("counterfactual_node")
+
+
+def explainer_main() -> int:
+    return _single("explainer_node")
+
+
+def sim_camera_main() -> int:
+    return _single("sim_camera_node")
+
+
+def main() -> int:
+    return run_pipeline(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""sim_camera_node: rendered frames of a domain following a scenario file, at `rate_hz`.
+
+Frames are stamped with the node clock (so `use_sim_time` is honoured). The segment being played
+is published on `~/event` (JSON) so a recording holds the ground truth of every injected cause.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from competency_cf.ros.image_codec import tensor_to_msg
+from competency_cf.ros.parameters import Param, declare, read
+
+PARAMS = (
+    Param("domain", "lunar", "built-in domain to render", choices=("lunar", "speed"),
+          read_only=True),
+    Param("scenario", "", "scenario YAML (empty: the installed config/scenarios/<domain>.yaml)",
+          read_only=True),
+    Param("image_topic", "/camera/image_raw", "where frames are published", read_only=True),
+    Param("frame_id", "camera", "header frame_id of the frames", read_only=True),
+    Param("rate_hz", 5.0, "frames per second", 0.1, 60.0, read_only=True),
+    Param("loop", False, "restart the scenario at its end (else stop publishing)"),
+    Param("autostart", True, "configure and activate on start-up", read_only=True),
+)
+
+
+class SimCameraNode(LifecycleNode):
+    def __init__(self, name: str = "sim_camera_node", **kwargs):
+        super().__init__(name, **kwargs)
+        declare(self, PARAMS)
+        self._timer = None
+        self.frame_index = 0
+        self.finished = False
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        from competency_cf.data.domains import get_domain
+        from competency_cf.data.scenario import Scenario
+        from competency_cf.resources import config_file
+
+        try:
+            self.values = read(self, PARAMS)
+            self.domain = get_domain(self.values["domain"])
+            path = self.values["scenario"] or config_file(
+                f"scenarios/{self.values['domain']}.yaml")
+            self.scenario = Scenario.load(path)
+        except (FileNotFoundError, ValueError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.image_pub = self.create_lifecycle_publisher(Image, self.values["image_topic"],
+                                                         qos_profile_sensor_data)
+        self.event_pub = self.create_lifecycle_publisher(String, "~/event", QoSProfile(depth=10))
+        self.get_logger().info(f"scenario {path}: {len(self.scenario.segments)} segments, "
+                               f"{self.scenario.duration:.0f} s")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self.start = self.get_clock().now()
+        self._timer = self.create_timer(1.0 / self.values["rate_hz"], self._publish)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._stop()
+        self.destroy_publisher(self.image_pub)
+        self.destroy_publisher(self.event_pub)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    def _publish(self) -> None:
+        from competency_cf.data.scenario import scenario_frame
+
+        now = self.get_clock().now()
+        elapsed = (now - self.start).nanoseconds * 1e-9
+        playing = self.scenario.at(elapsed, loop=self.get_parameter("loop").value)
+        if playing is None:
+            if not self.finished:
+                self.finished = True
+                self.get_logger().info("scenario finished")
+            return
+        index, segment, factor = playing
+        frame = scenario_frame(self.domain, segment, factor, self.frame_index,
+                               self.values["rate_hz"])
+        msg = tensor_to_msg(frame)
+        msg.header.stamp = now.to_msg()
+        msg.header.frame_id = self.values["frame_id"]
+        self.image_pub.publish(msg)
+        self.event_pub.publish(String(data=json.dumps({
+            "stamp": {"sec": msg.header.stamp.sec, "nanosec": msg.header.stamp.nanosec},
+            "frame": self.frame_index, "segment": index, "cause": segment.cause,
+            "factor": round(factor, 4)})))
+        self.frame_index += 1
