@@ -320,6 +320,12 @@ def cmd_pipeline(args) -> int:
     return run_pipeline(argv)
 
 
+def cmd_record(args) -> int:
+    from competency_cf.ros.recorder import record
+
+    return record(args.out, args.duration)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="competency-cf", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -448,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="stop after this many seconds (default: until Ctrl-C)")
     pipeline.set_defaults(handler=cmd_pipeline)
 
+    rec = commands.add_parser("record", help="record the graph's topics to a rosbag2 (MCAP) "
+                              "directory and explanations.jsonl")
+    rec.add_argument("--out", type=Path, required=True, help="output directory")
+    rec.add_argument("--duration", type=float, default=None,
+                     help="stop after this many seconds (default: until Ctrl-C)")
+    rec.set_defaults(handler=cmd_record)
+
     demo = commands.add_parser("demo", help="score clean and degraded images, print competency")
     demo.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
     _add_models(demo)
@@ -466,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
         print(f"competency-cf {args.command}: error: {error}", file=sys.stderr)
         return 2
 
