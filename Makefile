@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo bench train examples calibrate-report evaluate explain-eval clean-venv
+.PHONY: venv test demo score-demo bench train examples calibrate-report evaluate explain-eval clean-venv
 
 venv: $(STAMP)
 
@@ -24,9 +24,13 @@ $(STAMP): requirements.txt constraints.txt setup.py
 test: venv
 	$(PY) -m pytest test
 
-# Both domains unless DOMAIN is given (make demo DOMAIN=speed).
+# A live run of the whole graph on a scripted drive (make demo DOMAIN=speed for signs).
 demo: venv
-	$(PY) -m competency_cf demo $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
+	$(PY) -m competency_cf demo --domain $(DOMAIN)
+
+# Scores clean, degraded and anomalous images of both domains (no ROS graph).
+score-demo: venv
+	$(PY) -m competency_cf score-demo
 
 # Figures, not pass/fail: counterfactual methods (batch 1 and batched, default vs reference side
 # by side) and descriptor-explainer latency.

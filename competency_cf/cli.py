@@ -299,6 +299,12 @@ def cmd_render(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from competency_cf.ros.live_demo import run_live_demo
+
+    return run_live_demo(args.domain, args.out)
+
+
+def cmd_score_demo(args) -> int:
     from competency_cf.evaluation.demo import run_score_demo
 
     domains = sorted(DOMAINS) if args.domain == "all" else [args.domain]
@@ -461,10 +467,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after this many seconds (default: until Ctrl-C)")
     rec.set_defaults(handler=cmd_record)
 
-    demo = commands.add_parser("demo", help="score clean and degraded images, print competency")
-    demo.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
-    _add_models(demo)
+    demo = commands.add_parser("demo", help="live run of the whole ROS 2 graph on a scripted "
+                               "drive, with recording and report (what `make demo` runs)")
+    demo.add_argument("--domain", default="lunar", choices=sorted(DOMAINS))
+    demo.add_argument("--out", type=Path, default=Path("demo_out"),
+                      help="output directory (default: demo_out/<domain>)")
     demo.set_defaults(handler=cmd_demo)
+
+    score = commands.add_parser("score-demo", help="score clean, degraded and anomalous images "
+                                "and print competency (no ROS)")
+    score.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
+    _add_models(score)
+    score.set_defaults(handler=cmd_score_demo)
 
     for sub in (train, examples, report, evaluate, fit, explain, tune):
         sub.add_argument("--seed", type=int, default=0,

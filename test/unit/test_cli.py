@@ -21,9 +21,9 @@ def test_render_writes_a_contact_sheet(tmp_path):
     assert out.stat().st_size > 10_000
 
 
-def test_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
+def test_score_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["demo", "--domain", "speed"]) == 0
+    assert main(["score-demo", "--domain", "speed"]) == 0
     printed = capsys.readouterr().out
     assert "clean images the networks never saw" in printed
     assert "noise       x20:" in printed and "spatial anomalies (20)" in printed
