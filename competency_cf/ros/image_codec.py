@@ -3,6 +3,8 @@
 Handles row padding (`step` larger than width x pixel size) and big-endian data. Encodings:
 rgb8, bgr8, rgba8, bgra8, mono8, mono16 and 32FC1 (plus their 8UC*/16UC1 aliases). Anything
 else raises `ImageDecodeError` with the reason, so a node can log it and skip the frame.
+sensor_msgs/CompressedImage (JPEG or PNG, as image_transport's compressed plugin sends them) is
+decoded with Pillow.
 """
 
 from __future__ import annotations
@@ -45,8 +47,28 @@ def decode(msg) -> np.ndarray:
     return image.astype(dtype.newbyteorder("="), copy=False)
 
 
+def is_compressed(msg) -> bool:
+    return hasattr(msg, "format") and not hasattr(msg, "encoding")
+
+
+def decode_compressed(msg) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a CompressedImage (any format Pillow reads)."""
+    import io
+
+    from PIL import Image as PILImage, UnidentifiedImageError
+
+    try:
+        with PILImage.open(io.BytesIO(bytes(msg.data))) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ImageDecodeError(f"cannot decode a compressed image (format {msg.format!r}): "
+                               f"{error}") from error
+
+
 def to_rgb_float(msg) -> np.ndarray:
-    """(H, W, 3) float32 RGB in [0, 1] from any supported encoding."""
+    """(H, W, 3) float32 RGB in [0, 1] from any supported Image or a CompressedImage."""
+    if is_compressed(msg):
+        return decode_compressed(msg).astype(np.float32) / 255.0
     image = decode(msg)
     encoding = msg.encoding
     if encoding.startswith("bgr"):
@@ -62,7 +84,12 @@ def to_rgb_float(msg) -> np.ndarray:
 
 def to_tensor(msg, size: int | None = None) -> torch.Tensor:
     """(1, 3, size, size) float32 tensor in the package convention, resized when `size` is set."""
-    image = torch.from_numpy(np.ascontiguousarray(to_rgb_float(msg))).permute(2, 0, 1)
+    return rgb_to_tensor(to_rgb_float(msg), size)
+
+
+def rgb_to_tensor(rgb: np.ndarray, size: int | None = None) -> torch.Tensor:
+    """(H, W, 3) float RGB in [0, 1] -> (1, 3, size, size) tensor (antialiased resize)."""
+    image = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
     image = image.unsqueeze(0)
     if size is not None and tuple(image.shape[-2:]) != (size, size):
         image = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
@@ -90,6 +117,21 @@ def encode(array: np.ndarray, encoding: str, header=None):
     msg.is_bigendian = int(sys.byteorder == "big")
     msg.step = int(array.shape[1] * channels * array.dtype.itemsize)
     msg.data = array.tobytes()
+    return msg
+
+
+def encode_compressed(array: np.ndarray, image_format: str = "jpeg", header=None):
+    """A sensor_msgs/CompressedImage from an (H, W, 3) uint8 RGB array."""
+    import io
+
+    from PIL import Image as PILImage
+    from sensor_msgs.msg import CompressedImage
+
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(array, dtype=np.uint8)).save(buffer, image_format)
+    msg = CompressedImage(format=image_format, data=buffer.getvalue())
+    if header is not None:
+        msg.header = header
     return msg
 
 

@@ -16,10 +16,11 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32, String
 
-from competency_cf.ros.image_codec import ImageDecodeError, encode, to_rgb_float, to_tensor
+from competency_cf.ros.image_codec import (ImageDecodeError, encode, is_compressed, rgb_to_tensor,
+                                           to_rgb_float)
 from competency_cf.ros.latest import LatestSlot
 from competency_cf.ros.overlay import debug_overlay
 from competency_cf.ros.parameters import COMMON, Param, declare, read
@@ -27,6 +28,9 @@ from competency_cf.ros.trigger import LowCompetencyTrigger
 
 PARAMS = COMMON + (
     Param("image_topic", "/camera/image_raw", "camera topic (sensor_msgs/Image)",
+          read_only=True),
+    Param("input_transport", "raw", "raw: sensor_msgs/Image on image_topic; compressed: "
+          "sensor_msgs/CompressedImage on image_topic/compressed", choices=("raw", "compressed"),
           read_only=True),
     Param("max_rate_hz", 10.0, "most frames scored per second", 0.1, 200.0),
     Param("competency_threshold", -1.0, "trigger below this competency; -1: the model's "
@@ -107,7 +111,7 @@ class PerceptionNode(LifecycleNode):
     def on_activate(self, state) -> TransitionCallbackReturn:
         self._subscriptions = [
             self.create_subscription(
-                Image, self.values["image_topic"], self.frames.put, qos_profile_sensor_data,
+                *self._camera_input(), self.frames.put, qos_profile_sensor_data,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies(),
                 event_callbacks=_incompatible_qos_warning(self)),
             self.create_subscription(String, self.values["explanation_topic"],
@@ -121,6 +125,11 @@ class PerceptionNode(LifecycleNode):
         ]
         self._started = time.monotonic()
         return super().on_activate(state)
+
+    def _camera_input(self) -> tuple[type, str]:
+        if self.values["input_transport"] == "compressed":
+            return CompressedImage, self.values["image_topic"].rstrip("/") + "/compressed"
+        return Image, self.values["image_topic"]
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         self._release_io()
@@ -161,13 +170,14 @@ class PerceptionNode(LifecycleNode):
             return
         started = time.perf_counter()
         try:
-            image = to_tensor(msg, self.size).to(self.values["device"])
+            rgb = to_rgb_float(msg)
         except ImageDecodeError as error:
             self.bad_frames += 1
             self._warn_rate_limited(f"skipping a frame: {error} ({self.bad_frames} so far)")
             return
         with torch.no_grad():
-            result = self.estimator.evaluate(image)
+            result = self.estimator.evaluate(rgb_to_tensor(rgb, self.size)
+                                             .to(self.values["device"]))
         competency = float(result.competency[0])
         prediction = int(result.prediction[0])
         self.latency_ms = (time.perf_counter() - started) * 1000.0
@@ -178,11 +188,13 @@ class PerceptionNode(LifecycleNode):
                      "p_max": f"{float(result.p_max[0]):.4f}",
                      "p_id": f"{float(result.p_in_distribution[0]):.4f}"}
         self.competency_pub.publish(Float32(data=competency))
+        frame = (rgb * 255.0).round().astype("uint8")
         if self.trigger.update(competency, stamp_seconds(msg.header)):
-            self.trigger_pub.publish(msg)  # the original frame and header, untouched
+            # The original frame and header; a compressed frame goes out decoded, as rgb8.
+            self.trigger_pub.publish(encode(frame, "rgb8", msg.header) if is_compressed(msg)
+                                     else msg)
             self.get_logger().info(f"low competency {competency:.3f} ({label}): triggered")
         if self.get_parameter("publish_debug_image").value:
-            frame = (to_rgb_float(msg) * 255.0).round().astype("uint8")
             self.debug_pub.publish(encode(debug_overlay(frame, competency, self.threshold, label,
                                                         self.explanation), "rgb8", msg.header))
 

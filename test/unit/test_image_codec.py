@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from competency_cf.ros.image_codec import (ENCODINGS, ImageDecodeError, decode, encode,
-                                           tensor_to_msg, to_rgb_float, to_tensor)
+                                           encode_compressed, tensor_to_msg, to_rgb_float,
+                                           to_tensor)
 
 
 def _round_trip(msg):
@@ -75,3 +76,24 @@ def test_malformed_messages_raise_a_clear_error(change, message):
         setattr(msg, key, value)
     with pytest.raises(ImageDecodeError, match=message):
         decode(msg)
+
+
+def test_compressed_images_decode_and_bad_ones_raise():
+    from sensor_msgs.msg import CompressedImage
+
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    rgb[:, :12] = (200, 30, 30)
+    png = _round_trip_compressed(encode_compressed(rgb, "png"))
+    assert np.array_equal((to_rgb_float(png) * 255).round().astype(np.uint8), rgb)
+    jpeg = encode_compressed(rgb, "jpeg")
+    assert np.abs(to_rgb_float(jpeg) * 255 - rgb).mean() < 8.0
+    assert to_tensor(jpeg, size=8).shape == (1, 3, 8, 8)
+    with pytest.raises(ImageDecodeError, match="compressed"):
+        to_rgb_float(CompressedImage(format="jpeg", data=b"not a jpeg"))
+
+
+def _round_trip_compressed(msg):
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import CompressedImage
+
+    return deserialize_message(serialize_message(msg), CompressedImage)

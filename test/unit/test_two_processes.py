@@ -1,0 +1,50 @@
+"""The perception node in its own process, fed compressed frames over loopback DDS."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import Float32
+
+from competency_cf.ros.image_codec import encode_compressed
+
+
+def test_perception_node_process_scores_compressed_frames():
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from competency_cf.ros.pipeline import perception_main; "
+         "raise SystemExit(perception_main())", "--ros-args", "-p", "input_transport:=compressed",
+         "-p", "image_topic:=/two_process/image"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    scores = []
+    try:
+        node = rclpy.create_node("camera", context=context)
+        publisher = node.create_publisher(CompressedImage, "/two_process/image/compressed", 10)
+        node.create_subscription(Float32, "/perception_node/competency",
+                                 lambda m: scores.append(m.data), 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        frame = encode_compressed(np.full((64, 64, 3), 110, np.uint8), "jpeg")
+        deadline = time.monotonic() + 40.0  # the node's process imports torch first
+        while time.monotonic() < deadline and len(scores) < 3:
+            publisher.publish(frame)
+            executor.spin_once(timeout_sec=0.2)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert len(scores) >= 3, output
+    assert all(0.0 <= score <= 1.0 for score in scores)
