@@ -125,3 +125,15 @@ def test_concatenated_results_keep_order_and_add_times(setup):
     assert whole.seconds == pytest.approx(parts[0].seconds + parts[1].seconds)
     with pytest.raises(ValueError):
         CounterfactualResult.concatenate([])
+
+
+def test_time_budget_stops_descent_early_with_the_best_iterate(setup):
+    estimator, _, batch = setup
+    slow = {"max_iterations": 15, "lr": 1e-5}  # tiny steps: unfinished rows use every iteration
+    unlimited = build_method("FGD", estimator, **slow).generate(batch)
+    limited = build_method("FGD", estimator, **slow, time_budget_s=1e-6).generate(batch)
+    assert int(limited.iterations.max()) <= 1 < int(unlimited.iterations.max())
+    assert torch.allclose(estimator.evaluate(limited.images).competency, limited.competency,
+                          atol=1e-5)
+    with pytest.raises(ValueError):
+        DescentConfig(time_budget_s=0.0)
