@@ -30,6 +30,7 @@ setup(
         *share("models"),
     ],
     install_requires=["setuptools"],
+    extras_require={"gpu": ["onnxruntime-gpu>=1.18"]},
     zip_safe=True,
     maintainer="competency_cf maintainers",
     maintainer_email="maintainers@competency-cf.org",

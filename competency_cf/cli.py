@@ -326,6 +326,23 @@ def cmd_pipeline(args) -> int:
     return run_pipeline(argv)
 
 
+def cmd_export_onnx(args) -> int:
+    from competency_cf.competency.onnx_backend import ONNX_FILE, OnnxCompetency, export_onnx
+    from competency_cf.competency.parce import load_estimator
+
+    models = _models_dir(args)
+    estimator = load_estimator(models, "cpu")
+    out = args.out if args.out is not None else models / ONNX_FILE
+    image_size = int(estimator.autoencoder.config["image_size"])
+    export_onnx(estimator, out, image_size)
+    images = torch.rand((4, 3, image_size, image_size), generator=torch.Generator().manual_seed(0))
+    difference = (OnnxCompetency(out, estimator.calibration).evaluate(images).competency
+                  - estimator.evaluate(images).competency).abs().max()
+    print(f"wrote {out} (max competency difference vs torch on random images: "
+          f"{float(difference):.2e})")
+    return 0
+
+
 def cmd_record(args) -> int:
     from competency_cf.ros.recorder import record
 
@@ -459,6 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--duration", type=float, default=None,
                           help="stop after this many seconds (default: until Ctrl-C)")
     pipeline.set_defaults(handler=cmd_pipeline)
+
+    onnx = commands.add_parser("export-onnx", help="export classifier + autoencoder as one ONNX "
+                               "graph for the perception node's onnx backend")
+    _add_domain(onnx)
+    onnx.add_argument("--models", type=Path, default=None,
+                      help="models directory (default: the installed models/<domain>)")
+    onnx.add_argument("--out", type=Path, default=None,
+                      help="output file (default: <models>/competency.onnx)")
+    onnx.set_defaults(handler=cmd_export_onnx)
 
     rec = commands.add_parser("record", help="record the graph's topics to a rosbag2 (MCAP) "
                               "directory and explanations.jsonl")

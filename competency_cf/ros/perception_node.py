@@ -32,6 +32,10 @@ PARAMS = COMMON + (
     Param("input_transport", "raw", "raw: sensor_msgs/Image on image_topic; compressed: "
           "sensor_msgs/CompressedImage on image_topic/compressed", choices=("raw", "compressed"),
           read_only=True),
+    Param("backend", "torch", "inference runtime: torch, or onnx (needs "
+          "`competency-cf export-onnx`)", choices=("torch", "onnx"), read_only=True),
+    Param("providers", "", "ONNX Runtime providers, comma-separated (empty: CUDA when "
+          "available, else CPU)", read_only=True),
     Param("max_rate_hz", 10.0, "most frames scored per second", 0.1, 200.0),
     Param("competency_threshold", -1.0, "trigger below this competency; -1: the model's "
           "threshold (parce.json)", -1.0, 1.0),
@@ -64,7 +68,7 @@ class PerceptionNode(LifecycleNode):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
         self.frames = LatestSlot()
-        self.estimator = None
+        self.estimator = self.scorer = None
         self._subscriptions, self._timers = [], []
         self.processed = self.bad_frames = 0
         self.latency_ms = 0.0
@@ -80,6 +84,11 @@ class PerceptionNode(LifecycleNode):
         except (FileNotFoundError, ValueError, RuntimeError) as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
+        try:
+            self.scorer = self._scorer()
+        except (FileNotFoundError, ValueError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
         threshold = self.values["competency_threshold"]
         self.threshold = self.estimator.threshold if threshold < 0 else threshold
         self.trigger = LowCompetencyTrigger(self.threshold, self.values["hysteresis"],
@@ -87,8 +96,8 @@ class PerceptionNode(LifecycleNode):
         self.size = int(self.estimator.autoencoder.config["image_size"])
         self.class_names = self._class_names()
         with torch.no_grad():  # warm-up: the first call allocates
-            self.estimator.evaluate(torch.zeros((1, 3, self.size, self.size),
-                                                device=self.values["device"]))
+            self.scorer.evaluate(torch.zeros((1, 3, self.size, self.size),
+                                             device=self.values["device"]))
         reliable = QoSProfile(depth=10)
         self.competency_pub = self.create_lifecycle_publisher(Float32, "~/competency", reliable)
         self.debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", reliable)
@@ -99,6 +108,22 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().info(f"configured: models {self.models}, threshold "
                                f"{self.threshold:.3f}, device {self.values['device']}")
         return TransitionCallbackReturn.SUCCESS
+
+    def _scorer(self):
+        """The estimator itself (torch), or an ONNX Runtime session on the exported graph."""
+        if self.values["backend"] == "torch":
+            return self.estimator
+        from competency_cf.competency.onnx_backend import ONNX_FILE, OnnxCompetency
+
+        requested = [p.strip() for p in self.values["providers"].split(",") if p.strip()]
+        scorer = OnnxCompetency(self.models / ONNX_FILE, self.estimator.calibration,
+                                requested or None)
+        if not requested and scorer.provider != "CUDAExecutionProvider":
+            self.get_logger().warning(f"ONNX Runtime runs on {scorer.provider} (no CUDA provider "
+                                      "here)")
+        else:
+            self.get_logger().info(f"ONNX Runtime runs on {scorer.provider}")
+        return scorer
 
     def _class_names(self) -> list[str]:
         import json
@@ -140,7 +165,7 @@ class PerceptionNode(LifecycleNode):
         for publisher in (self.competency_pub, self.debug_pub, self.trigger_pub,
                           self.diagnostics_pub):
             self.destroy_publisher(publisher)
-        self.estimator = None
+        self.estimator = self.scorer = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -166,7 +191,7 @@ class PerceptionNode(LifecycleNode):
 
     def _process(self) -> None:
         msg = self.frames.take()
-        if msg is None or self.estimator is None:
+        if msg is None or self.scorer is None:
             return
         started = time.perf_counter()
         try:
@@ -176,8 +201,8 @@ class PerceptionNode(LifecycleNode):
             self._warn_rate_limited(f"skipping a frame: {error} ({self.bad_frames} so far)")
             return
         with torch.no_grad():
-            result = self.estimator.evaluate(rgb_to_tensor(rgb, self.size)
-                                             .to(self.values["device"]))
+            result = self.scorer.evaluate(rgb_to_tensor(rgb, self.size)
+                                          .to(self.values["device"]))
         competency = float(result.competency[0])
         prediction = int(result.prediction[0])
         self.latency_ms = (time.perf_counter() - started) * 1000.0
@@ -204,6 +229,7 @@ class PerceptionNode(LifecycleNode):
                   "processed_rate_hz": f"{self.processed / elapsed:.2f}",
                   "dropped_frames": str(self.frames.dropped), "bad_frames": str(self.bad_frames),
                   "latency_ms": f"{self.latency_ms:.2f}", "device": self.values["device"],
+                  "backend": getattr(self.scorer, "provider", "torch"),
                   "triggers": str(self.trigger.fired), **self.last}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}: PaRCE",
                                   message="scoring", hardware_id=str(self.models),

@@ -126,3 +126,31 @@ def test_missing_models_fail_the_configure_transition(context, tmp_path):
         Parameter("models_dir", value=str(tmp_path / "no_models"))])
     assert not start(node)
     node.destroy_node()
+
+
+def test_perception_onnx_backend_scores_like_torch(context, tmp_path):
+    import shutil
+
+    from competency_cf.competency.onnx_backend import ONNX_FILE, export_onnx
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.resources import models_dir
+
+    models = tmp_path / "models"
+    shutil.copytree(models_dir("lunar"), models)
+    overrides = [Parameter("models_dir", value=str(models)), Parameter("backend", value="onnx")]
+    missing = create_node("perception_node", context=context, parameter_overrides=overrides)
+    assert not start(missing)  # no exported graph yet: configure fails, naming the file
+    missing.destroy_node()
+    estimator = load_estimator(models, "cpu")
+    export_onnx(estimator, models / ONNX_FILE, 64)
+    node = create_node("perception_node", context=context, parameter_overrides=overrides)
+    assert start(node)
+    frame = encode(np.full((120, 160, 3), 100, np.uint8), "rgb8")
+    node.frames.put(frame)
+    node._process()
+    assert node.processed == 1
+    from competency_cf.ros.image_codec import to_tensor
+
+    expected = float(estimator.evaluate(to_tensor(frame, 64)).competency[0])
+    assert abs(float(node.last["competency"]) - expected) < 1e-3
+    node.destroy_node()

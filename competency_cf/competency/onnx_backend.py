@@ -1,0 +1,113 @@
+"""PaRCE on ONNX Runtime: one exported graph, image -> (logits, reconstruction loss, features,
+latent), with a dynamic batch dimension; competency is computed from its outputs by the same
+calibration as the torch path (`competency_numpy`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from competency_cf.competency.parce import (CompetencyResult, ParceCalibration, ParceEstimator,
+                                            competency_numpy)
+
+ONNX_FILE = "competency.onnx"  # next to the models of a domain
+OUTPUTS = ("logits", "reconstruction_loss", "features", "latent")
+
+
+class CompetencyGraph(torch.nn.Module):
+    """Both networks as one module, so one ONNX graph runs them together."""
+
+    def __init__(self, estimator: ParceEstimator):
+        super().__init__()
+        self.classifier, self.autoencoder = estimator.classifier, estimator.autoencoder
+
+    def forward(self, images: torch.Tensor):
+        features = self.classifier.features(images)
+        latent = self.autoencoder.encode(images)
+        loss = (self.autoencoder.decode(latent) - images).pow(2).flatten(1).mean(dim=1)
+        return self.classifier.head(features), loss, features, latent
+
+
+def export_onnx(estimator: ParceEstimator, path: str | Path, image_size: int,
+                opset: int = 17) -> Path:
+    """Write the graph with a dynamic batch dimension; returns the path."""
+    path = Path(path)
+    graph = CompetencyGraph(estimator).eval().cpu()
+    example = torch.rand((2, 3, image_size, image_size))
+    with warnings.catch_warnings():  # the TorchScript exporter announces its successor
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.onnx.export(graph, (example,), str(path), input_names=["images"],
+                          output_names=list(OUTPUTS), opset_version=opset, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in ("images", *OUTPUTS)})
+    return path
+
+
+def choose_providers(requested: list[str] | None = None) -> list[str]:
+    """`requested` if given, else CUDA first when onnxruntime offers it, then CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if requested:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise ValueError(f"ONNX Runtime providers {missing} are not available here "
+                             f"(available: {', '.join(available)})")
+        return list(requested)
+    preferred = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return preferred or available
+
+
+class OnnxCompetency:
+    """evaluate(images) like ParceEstimator.evaluate, on an ONNX Runtime session."""
+
+    def __init__(self, path: str | Path, calibration: ParceCalibration,
+                 providers: list[str] | None = None, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path} "
+                                    "(create it with `competency-cf export-onnx`)")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=choose_providers(providers))
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ValueError(f"{path}: not a loadable ONNX model ({error})") from error
+        names = [output.name for output in self.session.get_outputs()]
+        if names != list(OUTPUTS):
+            raise ValueError(f"{path}: outputs {names}, expected {list(OUTPUTS)}")
+        self.calibration = calibration
+        self.threshold = calibration.threshold
+        self.provider = self.session.get_providers()[0]
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(None, {"images": np.ascontiguousarray(images, np.float32)})
+        return dict(zip(OUTPUTS, values))
+
+    def evaluate(self, images) -> CompetencyResult:
+        """Like ParceEstimator.evaluate, for (N, 3, H, W) images in [0, 1]."""
+        if isinstance(images, torch.Tensor):
+            images = images.detach().cpu().numpy()
+        outputs = self.outputs(images)
+        logits = outputs["logits"].astype(np.float64)
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        losses = outputs["reconstruction_loss"].astype(np.float64)
+        competency = competency_numpy(probabilities, losses, self.calibration)
+        p_max = probabilities.max(axis=1)
+        return CompetencyResult(
+            competency=torch.from_numpy(competency).float(),
+            prediction=torch.from_numpy(probabilities.argmax(axis=1)),
+            p_max=torch.from_numpy(p_max).float(),
+            # competency = p_max x P(in distribution), as in the torch path
+            p_in_distribution=torch.from_numpy(competency / np.maximum(p_max, 1e-12)).float(),
+            reconstruction_loss=torch.from_numpy(losses).float(),
+            probabilities=torch.from_numpy(probabilities).float())
