@@ -252,8 +252,11 @@ def cmd_evaluate(args) -> int:
 def cmd_bench(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.data.synthesize import render_domain
+    import tempfile
+
+    from competency_cf.competency.onnx_backend import OnnxCompetency, export_onnx
     from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
-                                                save_bench)
+                                                bench_perception, save_bench)
     from competency_cf.explain.factory import load_descriptor_explainer
 
     for name in (sorted(DOMAINS) if args.domain == "all" else [args.domain]):
@@ -267,7 +270,12 @@ def cmd_bench(args) -> int:
         explainer = load_descriptor_explainer(_models_dir(args, name))
         explainer_rows = bench_explainer(explainer, estimator, examples,
                                          data.calibration.images, per_cause=args.per_cause)
-        print(save_bench(rows, name, Path("results"), explainer_rows))
+        image_size = int(estimator.autoencoder.config["image_size"])
+        with tempfile.TemporaryDirectory() as scratch:
+            onnx = OnnxCompetency(export_onnx(estimator, Path(scratch) / "graph.onnx",
+                                              image_size), estimator.calibration)
+            perception_rows = bench_perception({"torch": estimator, "onnx": onnx}, image_size)
+        print(save_bench(rows, name, Path("results"), explainer_rows, perception_rows))
     return 0
 
 

@@ -110,6 +110,50 @@ def format_explainer_bench(rows: list[ExplainerBenchRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class PerceptionBenchRow:
+    backend: str
+    frames: int
+    fps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def bench_perception(scorers: dict, image_size: int, frames: int = 300,
+                     source: tuple[int, int] = (480, 640)) -> list[PerceptionBenchRow]:
+    """Frames per second at batch 1 from an rgb8 message of `source` size (height, width):
+    decode, resize to the network input, score. Same message for every backend."""
+    from competency_cf.ros.image_codec import encode, rgb_to_tensor, to_rgb_float
+
+    rng = np.random.default_rng(0)
+    msg = encode(rng.integers(0, 256, (*source, 3), dtype=np.uint8), "rgb8")
+    rows = []
+    for name, scorer in scorers.items():
+        for _ in range(10):  # warm-up
+            scorer.evaluate(rgb_to_tensor(to_rgb_float(msg), image_size))
+        times = []
+        with torch.no_grad():
+            for _ in range(frames):
+                started = time.perf_counter()
+                scorer.evaluate(rgb_to_tensor(to_rgb_float(msg), image_size))
+                times.append((time.perf_counter() - started) * 1000.0)
+        rows.append(PerceptionBenchRow(name, frames, 1000.0 / float(np.mean(times)),
+                                       float(np.percentile(times, 50)),
+                                       float(np.percentile(times, 99))))
+    return rows
+
+
+def format_perception_bench(rows: list[PerceptionBenchRow], source: str = "640x480 rgb8") -> str:
+    lines = ["", f"Perception at batch 1 ({source} message -> decode, resize, PaRCE):", "",
+             "| backend | frames/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r.backend} | {r.fps:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |" for r in rows]
+    by_name = {r.backend: r for r in rows}
+    if "torch" in by_name and "onnx" in by_name:
+        lines += ["", f"onnx / torch frames per second: "
+                  f"{by_name['onnx'].fps / by_name['torch'].fps:.2f}x"]
+    return "\n".join(lines) + "\n"
+
+
 def _ratio(reference: float, default: float) -> str:
     return f"{reference / default:.1f}x" if default > 0 else "-"
 
@@ -137,13 +181,17 @@ def format_bench(rows: list[BenchRow], domain: str) -> str:
 
 
 def save_bench(rows: list[BenchRow], domain: str, directory: Path,
-               explainer_rows: list[ExplainerBenchRow] = ()) -> str:
+               explainer_rows: list[ExplainerBenchRow] = (),
+               perception_rows: list[PerceptionBenchRow] = ()) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     text = format_bench(rows, domain)
     if explainer_rows:
         text += format_explainer_bench(explainer_rows)
+    if perception_rows:
+        text += format_perception_bench(perception_rows)
     (directory / f"bench_counterfactuals_{domain}.md").write_text(text)
     (directory / f"bench_counterfactuals_{domain}.json").write_text(json.dumps(
         {"counterfactuals": [asdict(row) for row in rows],
-         "explainer": [asdict(row) for row in explainer_rows]}, indent=2) + "\n")
+         "explainer": [asdict(row) for row in explainer_rows],
+         "perception": [asdict(row) for row in perception_rows]}, indent=2) + "\n")
     return text

@@ -40,3 +40,15 @@ def test_explainer_bench_times_each_image_alone_and_paired(setup, descriptor_exp
     assert [row.counterfactual for row in rows] == ["None", "LNN"]
     assert all(row.images == 4 and 0 < row.median_ms <= row.p90_ms for row in rows)
     assert "| LNN |" in format_explainer_bench(rows)
+
+
+def test_perception_bench_compares_backends_on_the_same_message(setup, tmp_path):
+    from competency_cf.competency.onnx_backend import OnnxCompetency, export_onnx
+    from competency_cf.evaluation.bench import bench_perception, format_perception_bench
+
+    estimator = setup[0]
+    onnx = OnnxCompetency(export_onnx(estimator, tmp_path / "g.onnx", 64), estimator.calibration)
+    rows = bench_perception({"torch": estimator, "onnx": onnx}, 64, frames=5, source=(48, 80))
+    assert [row.backend for row in rows] == ["torch", "onnx"]
+    assert all(row.frames == 5 and row.fps > 0 and row.p50_ms <= row.p99_ms for row in rows)
+    assert "onnx / torch frames per second" in format_perception_bench(rows)
