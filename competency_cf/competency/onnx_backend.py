@@ -74,6 +74,9 @@ class OnnxCompetency:
             raise FileNotFoundError(f"ONNX model not found: {path} "
                                     "(create it with `competency-cf export-onnx`)")
         options = ort.SessionOptions()
+        # Idle worker threads would otherwise spin between frames and starve the image decoding
+        # and resizing in the same process: at batch 1 that made ONNX slower than torch.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         try:
