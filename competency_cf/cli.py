@@ -257,6 +257,7 @@ def cmd_bench(args) -> int:
     from competency_cf.competency.onnx_backend import OnnxCompetency, export_onnx
     from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
                                                 bench_perception, save_bench)
+    from competency_cf.evaluation.graph_bench import bench_graph
     from competency_cf.explain.factory import load_descriptor_explainer
 
     for name in (sorted(DOMAINS) if args.domain == "all" else [args.domain]):
@@ -276,6 +277,9 @@ def cmd_bench(args) -> int:
                                               image_size), estimator.calibration)
             perception_rows = bench_perception({"torch": estimator, "onnx": onnx}, image_size)
         print(save_bench(rows, name, Path("results"), explainer_rows, perception_rows))
+    graph = bench_graph("lunar" if args.domain == "all" else args.domain)
+    Path("results/bench_graph.md").write_text(graph.to_markdown().lstrip())
+    print(graph.to_markdown())
     return 0
 
 

@@ -154,3 +154,13 @@ def test_perception_onnx_backend_scores_like_torch(context, tmp_path):
     expected = float(estimator.evaluate(to_tensor(frame, 64)).competency[0])
     assert abs(float(node.last["competency"]) - expected) < 1e-3
     node.destroy_node()
+
+
+def test_graph_bench_measures_every_trigger():
+    from competency_cf.evaluation.graph_bench import bench_graph
+
+    result = bench_graph("lunar", triggers=3)
+    assert result.sent == 3 and result.triggers + result.dropped >= 3 and result.triggers >= 2
+    assert 0 < result.to_counterfactual_ms[0] <= result.to_explanation_ms[0]
+    assert result.peak_rss_mb > 100
+    assert "first explanation" in result.to_markdown()

@@ -1,0 +1,147 @@
+"""End-to-end latency in the ROS graph: from a trigger frame's stamp to its first counterfactual
+and to its first explanation, with the descriptor explainer, and the process's peak memory.
+
+A camera node alternates competent and degraded (noise) frames of the domain so every degraded
+frame can trigger (cooldown 0); perception, counterfactual and explainer nodes run in one process
+on one MultiThreadedExecutor, as `competency-cf pipeline` runs them.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class GraphBench:
+    domain: str
+    sent: int     # degraded frames sent
+    triggers: int  # of those, explained
+    dropped: int   # triggers replaced while waiting for the counterfactual node
+    to_counterfactual_ms: tuple[float, float]  # p50, p99
+    to_explanation_ms: tuple[float, float]
+    peak_rss_mb: float
+
+    def to_markdown(self) -> str:
+        return "\n".join([
+            "", f"End-to-end in the ROS graph ({self.domain}, descriptor explainer): "
+            f"{self.sent} low-competency frames, {self.triggers} explained, {self.dropped} "
+            "triggers replaced while the counterfactual node was busy", "",
+            "| from the trigger frame's stamp to | p50 ms | p99 ms |", "| --- | --- | --- |",
+            f"| first counterfactual | {self.to_counterfactual_ms[0]:.1f} | "
+            f"{self.to_counterfactual_ms[1]:.1f} |",
+            f"| first explanation | {self.to_explanation_ms[0]:.1f} | "
+            f"{self.to_explanation_ms[1]:.1f} |", "",
+            f"Peak RSS of the process (nodes and benchmark, no LLM): {self.peak_rss_mb:.0f} MB",
+            ""])
+
+
+def _frames(domain_name: str, count: int):
+    import torch
+
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.data.causes import degrade
+    from competency_cf.data.domains import get_domain
+    from competency_cf.data.synthesize import render_sample
+    from competency_cf.resources import models_dir
+
+    domain = get_domain(domain_name)
+    estimator = load_estimator(models_dir(domain_name), "cpu")
+    clean = render_sample(domain, per_class=max(1, count // domain.num_classes + 1),
+                          offset=500_000).images
+    competency = estimator.evaluate(clean).competency
+    clean = clean[competency >= estimator.threshold + 0.05]
+    noisy = degrade(clean, "noise", 80.0, generator=torch.Generator().manual_seed(0))
+    noisy = noisy[estimator.evaluate(noisy).competency < estimator.threshold - 0.05]
+    if not len(clean) or not len(noisy):
+        raise RuntimeError("could not find competent and low-competency frames for the bench")
+    return clean, noisy
+
+
+def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0) -> GraphBench:
+    """`pair_hz` competent/degraded frame pairs per second: slow enough that each trigger is
+    served before the next (a newer trigger replaces a waiting one by design)."""
+    import json
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import String
+    from sensor_msgs.msg import Image
+
+    from competency_cf.ros.image_codec import tensor_to_msg
+    from competency_cf.ros.pipeline import create_node, start
+
+    clean, noisy = _frames(domain, triggers)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    sent, first_counterfactual, first_explanation = {}, {}, {}
+    try:
+        overrides = {"perception_node": [Parameter("cooldown_s", value=0.0),
+                                         Parameter("max_rate_hz", value=50.0)],
+                     "counterfactual_node": [], "explainer_node": []}
+        nodes = [create_node(name, context=context,
+                             parameter_overrides=overrides[name] + [Parameter("domain",
+                                                                              value=domain)])
+                 for name in overrides]
+        if not all(start(node) for node in nodes):
+            raise RuntimeError("a node failed to configure; see the log above")
+        camera = rclpy.create_node("bench_camera", context=context)
+        publisher = camera.create_publisher(Image, "/camera/image_raw", 10)
+
+        def key(stamp):
+            return int(stamp["sec"]), int(stamp["nanosec"])
+
+        def now_ns():
+            return camera.get_clock().now().nanoseconds
+
+        def on_counterfactual(msg):
+            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            first_counterfactual.setdefault(stamp, now_ns())
+
+        def on_explanation(msg):
+            first_explanation.setdefault(key(json.loads(msg.data)["stamp"]), now_ns())
+
+        camera.create_subscription(Image, "/counterfactual_node/counterfactual/image",
+                                   on_counterfactual, 50)
+        camera.create_subscription(String, "/explainer_node/explanation/detail",
+                                   on_explanation, 50)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in nodes + [camera]:
+            executor.add_node(node)
+        warm_up = time.monotonic() + 1.0  # discovery, before the first frame counts
+        while time.monotonic() < warm_up:
+            executor.spin_once(timeout_sec=0.01)
+        period = 1.0 / (2.0 * pair_hz)
+        next_frame, index = time.monotonic(), 0
+        deadline = time.monotonic() + triggers / pair_hz + 10.0
+        while time.monotonic() < deadline and len(first_explanation) < triggers:
+            if time.monotonic() >= next_frame and index < 2 * triggers:
+                pool = noisy if index % 2 else clean
+                msg = tensor_to_msg(pool[(index // 2) % len(pool)])
+                msg.header.stamp = camera.get_clock().now().to_msg()
+                if index % 2:
+                    sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now_ns()
+                publisher.publish(msg)
+                index += 1
+                next_frame += period
+            executor.spin_once(timeout_sec=0.005)
+        executor.shutdown()
+        dropped = nodes[1].jobs.dropped
+        for node in nodes + [camera]:
+            node.destroy_node()
+    finally:
+        context.try_shutdown()
+
+    def percentiles(arrivals):
+        delays = [(arrivals[k] - sent[k]) / 1e6 for k in arrivals if k in sent]
+        return (float(np.percentile(delays, 50)), float(np.percentile(delays, 99))) \
+            if delays else (float("nan"), float("nan"))
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
+    return GraphBench(domain, len(sent), len(first_explanation), dropped,
+                      percentiles(first_counterfactual),
+                      percentiles(first_explanation), peak_kb / 1024.0)
