@@ -94,7 +94,7 @@ class PerceptionNode(LifecycleNode):
         self.trigger = LowCompetencyTrigger(self.threshold, self.values["hysteresis"],
                                             self.values["cooldown_s"])
         self.size = int(self.estimator.autoencoder.config["image_size"])
-        self.class_names = self._class_names()
+        self.class_names, self.model_hash = self._model_card()
         with torch.no_grad():  # warm-up: the first call allocates
             self.scorer.evaluate(torch.zeros((1, 3, self.size, self.size),
                                              device=self.values["device"]))
@@ -125,13 +125,16 @@ class PerceptionNode(LifecycleNode):
             self.get_logger().info(f"ONNX Runtime runs on {scorer.provider}")
         return scorer
 
-    def _class_names(self) -> list[str]:
+    def _model_card(self) -> tuple[list[str], str]:
+        """Class names and a short hash of the weights, from model.json."""
         import json
 
         try:
-            return list(json.loads((self.models / "model.json").read_text())["class_names"])
-        except (OSError, KeyError, ValueError):
-            return []
+            card = json.loads((self.models / "model.json").read_text())
+            digest = "+".join(value[:12] for value in card["sha256"].values())
+            return list(card["class_names"]), digest
+        except (OSError, KeyError, ValueError, AttributeError):
+            return [], "unknown"
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self._subscriptions = [
@@ -230,6 +233,7 @@ class PerceptionNode(LifecycleNode):
                   "dropped_frames": str(self.frames.dropped), "bad_frames": str(self.bad_frames),
                   "latency_ms": f"{self.latency_ms:.2f}", "device": self.values["device"],
                   "backend": getattr(self.scorer, "provider", "torch"),
+                  "model_sha256": self.model_hash,
                   "triggers": str(self.trigger.fired), **self.last}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}: PaRCE",
                                   message="scoring", hardware_id=str(self.models),

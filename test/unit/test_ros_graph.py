@@ -153,6 +153,7 @@ def test_perception_onnx_backend_scores_like_torch(context, tmp_path):
 
     expected = float(estimator.evaluate(to_tensor(frame, 64)).competency[0])
     assert abs(float(node.last["competency"]) - expected) < 1e-3
+    assert len(node.model_hash) == 25 and node.class_names[0] == "sunny_smooth"
     node.destroy_node()
 
 
