@@ -38,7 +38,7 @@ class CounterfactualNode(LifecycleNode):
         self.jobs = LatestSlot()
         self.methods = {}
         self._subscriptions, self._timers = [], []
-        self.completed = 0
+        self.completed = self.errors = 0
 
     def on_configure(self, state) -> TransitionCallbackReturn:
         from competency_cf.counterfactual.methods import (LNN_BANK_FILE, LatentNearestNeighbor,
@@ -105,6 +105,13 @@ class CounterfactualNode(LifecycleNode):
         msg = self.jobs.take()
         if msg is None or not self.methods:
             return
+        try:
+            self._answer(msg)
+        except Exception as error:  # one failed trigger must not take the node down
+            self.errors += 1
+            self.get_logger().error(f"counterfactual failed: {error!r} ({self.errors} so far)")
+
+    def _answer(self, msg) -> None:
         try:
             image = to_tensor(msg, self.size).to(self.values["device"])
         except ImageDecodeError as error:

@@ -3,14 +3,20 @@
 Trigger frames are cached by header stamp (bounded); each counterfactual that arrives is paired
 with its trigger frame by stamp and explained by the configured backend (the descriptor explainer
 by default, the LLM explainer with a model directory, falling back to the descriptor explainer
-when the LLM cannot run). The LLM loads in `on_configure`.
+when the LLM cannot run). The LLM loads in `on_configure`. The backend runs in its own thread:
+an explanation slower than `timeout_s` is abandoned and counted, a failing one is logged and
+counted (both in /diagnostics), and neither stops the node.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile
@@ -35,11 +41,28 @@ PARAMS = COMMON + (
     Param("llm_adapter", "", "LoRA adapter directory for the llm backend", read_only=True),
     Param("max_new_tokens", 100, "longest LLM reply (tokens)", 1, 1000, read_only=True),
     Param("cache_size", 32, "trigger frames kept for pairing", 1, 1000, read_only=True),
+    Param("timeout_s", 30.0, "longest an explanation may take; a slower one is abandoned and "
+          "counted", 0.1, 3600.0),
 )
 
 
 def stamp_key(header) -> tuple[int, int]:
     return int(header.stamp.sec), int(header.stamp.nanosec)
+
+
+def _in_daemon_thread(function, *args) -> Future:
+    """Run `function` in a daemon thread: a hung backend can be abandoned and never blocks the
+    process from exiting (a thread pool's workers would be joined at exit)."""
+    future: Future = Future()
+
+    def run():
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # handed to the waiting callback
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="explainer-backend", daemon=True).start()
+    return future
 
 
 class ExplainerNode(LifecycleNode):
@@ -51,7 +74,8 @@ class ExplainerNode(LifecycleNode):
         self.pairs = LatestSlot()
         self.explainer = None
         self._subscriptions, self._timers = [], []
-        self.explained = self.unpaired = 0
+        self.explained = self.unpaired = self.errors = self.timeouts = 0
+        self._running: Future | None = None
 
     def on_configure(self, state) -> TransitionCallbackReturn:
         from competency_cf.explain.factory import build_explainer
@@ -72,6 +96,8 @@ class ExplainerNode(LifecycleNode):
                                                         QoSProfile(depth=10))
         self.detail_pub = self.create_lifecycle_publisher(String, "~/explanation/detail",
                                                           QoSProfile(depth=10))
+        self.diagnostics_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
+                                                               QoSProfile(depth=10))
         self.get_logger().info(f"configured: {self.explainer.backend} explainer")
         return TransitionCallbackReturn.SUCCESS
 
@@ -85,7 +111,8 @@ class ExplainerNode(LifecycleNode):
                                      self._on_counterfactual, qos),
         ]
         self._timers = [self.create_timer(0.01, self._work,
-                                          callback_group=MutuallyExclusiveCallbackGroup())]
+                                          callback_group=MutuallyExclusiveCallbackGroup()),
+                        self.create_timer(1.0, self._publish_diagnostics)]
         return super().on_activate(state)
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
@@ -94,8 +121,8 @@ class ExplainerNode(LifecycleNode):
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         self._release_io()
-        self.destroy_publisher(self.text_pub)
-        self.destroy_publisher(self.detail_pub)
+        for publisher in (self.text_pub, self.detail_pub, self.diagnostics_pub):
+            self.destroy_publisher(publisher)
         self.explainer = None  # the LLM's memory goes with it
         return TransitionCallbackReturn.SUCCESS
 
@@ -138,6 +165,8 @@ class ExplainerNode(LifecycleNode):
         self.pairs.put((frame, msg))
 
     def _work(self) -> None:
+        if self._running is not None and not self._running.done():
+            return  # an abandoned explanation still occupies the backend; pairs wait
         pair = self.pairs.take()
         if pair is None or self.explainer is None:
             return
@@ -150,7 +179,19 @@ class ExplainerNode(LifecycleNode):
             return
         detail = self.details.get(stamp_key(frame.header), {})
         method = str(detail.get("method", "counterfactual"))
-        explanation = self.explainer.explain(original, paired, method)[0]
+        self._running = _in_daemon_thread(self.explainer.explain, original, paired, method)
+        try:
+            explanation = self._running.result(timeout=self.get_parameter("timeout_s").value)[0]
+        except FutureTimeout:
+            self.timeouts += 1
+            self.get_logger().error(f"the {self.explainer.backend} explainer took longer than "
+                                    f"timeout_s; frame skipped ({self.timeouts} so far)")
+            return
+        except Exception as error:  # a backend failure must not take the node down
+            self.errors += 1
+            self.get_logger().error(f"the {self.explainer.backend} explainer failed: {error!r} "
+                                    f"({self.errors} so far)")
+            return
         self.explained += 1
         self.text_pub.publish(String(data=explanation.text))
         self.detail_pub.publish(String(data=json.dumps({
@@ -161,3 +202,18 @@ class ExplainerNode(LifecycleNode):
             "competency_before": detail.get("competency_before"),
             "competency_after": detail.get("competency_after"),
             "seconds": round(explanation.seconds, 5)})))
+
+    def _publish_diagnostics(self) -> None:
+        level = DiagnosticStatus.OK if not (self.errors or self.timeouts) else \
+            DiagnosticStatus.WARN
+        values = {"backend": self.explainer.backend if self.explainer else "none",
+                  "explained": self.explained, "errors": self.errors,
+                  "timeouts": self.timeouts, "unpaired": self.unpaired,
+                  "dropped_pairs": self.pairs.dropped}
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: explainer",
+                                  message="explaining", hardware_id=str(self.models),
+                                  values=[KeyValue(key=k, value=str(v))
+                                          for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)

@@ -165,3 +165,52 @@ def test_graph_bench_measures_every_trigger():
     assert 0 < result.to_counterfactual_ms[0] <= result.to_explanation_ms[0]
     assert result.peak_rss_mb > 100
     assert "first explanation" in result.to_markdown()
+
+
+@pytest.mark.parametrize("fault", ["raises", "hangs"])
+def test_a_failing_or_hanging_explainer_stops_nothing_else(context, tmp_path, fault):
+    import threading
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO.replace("BRIGHTNESS", str(BRIGHTNESS)))
+    camera = create_node("sim_camera_node", context=context, parameter_overrides=[
+        Parameter("scenario", value=str(scenario)), Parameter("rate_hz", value=10.0)])
+    perception = create_node("perception_node", context=context,
+                             parameter_overrides=[Parameter("cooldown_s", value=0.5)])
+    counterfactual = create_node("counterfactual_node", context=context,
+                                 parameter_overrides=[Parameter("refine", value=False)])
+    explainer = create_node("explainer_node", context=context,
+                            parameter_overrides=[Parameter("timeout_s", value=0.2)])
+    nodes = [camera, perception, counterfactual, explainer]
+    for node in nodes:
+        assert start(node)
+    release = threading.Event()
+
+    class Broken:
+        backend = "broken"
+
+        def explain(self, *args):
+            if fault == "hangs":
+                release.wait(30.0)
+            raise RuntimeError("simulated backend failure")
+
+    explainer.explainer = Broken()
+    sink = rclpy.create_node("sink", context=context)
+    counts = {"competency": 0, "counterfactuals": 0}
+    sink.create_subscription(Float32, "/perception_node/competency",
+                             lambda m: counts.__setitem__("competency",
+                                                          counts["competency"] + 1), 50)
+    sink.create_subscription(Image, "/counterfactual_node/counterfactual/image",
+                             lambda m: counts.__setitem__("counterfactuals",
+                                                          counts["counterfactuals"] + 1), 50)
+    executor = _executor(context, nodes + [sink])
+    _spin(executor, 15.0, until=lambda: camera.finished)
+    release.set()
+    executor.shutdown()
+    assert counts["competency"] >= 30 and counts["counterfactuals"] >= 1
+    if fault == "raises":
+        assert explainer.errors >= 1 and explainer.explained == 0
+    else:
+        assert explainer.timeouts >= 1 and explainer.explained == 0
+    for node in nodes + [sink]:
+        node.destroy_node()
