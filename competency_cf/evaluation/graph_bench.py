@@ -18,9 +18,11 @@ import numpy as np
 @dataclass
 class GraphBench:
     domain: str
-    sent: int     # degraded frames sent
-    triggers: int  # of those, explained
+    sent: int      # degraded frames sent
+    fired: int     # triggers the perception node fired
+    answered: int  # triggers the counterfactual node answered
     dropped: int   # triggers replaced while waiting for the counterfactual node
+    triggers: int  # triggers explained
     to_counterfactual_ms: tuple[float, float]  # p50, p99
     to_explanation_ms: tuple[float, float]
     peak_rss_mb: float
@@ -28,8 +30,9 @@ class GraphBench:
     def to_markdown(self) -> str:
         return "\n".join([
             "", f"End-to-end in the ROS graph ({self.domain}, descriptor explainer): "
-            f"{self.sent} low-competency frames, {self.triggers} explained, {self.dropped} "
-            "triggers replaced while the counterfactual node was busy", "",
+            f"{self.sent} low-competency frames, {self.fired} triggers, {self.answered} "
+            f"answered, {self.dropped} replaced while the counterfactual node was busy, "
+            f"{self.triggers} explained", "",
             "| from the trigger frame's stamp to | p50 ms | p99 ms |", "| --- | --- | --- |",
             f"| first counterfactual | {self.to_counterfactual_ms[0]:.1f} | "
             f"{self.to_counterfactual_ms[1]:.1f} |",
@@ -118,7 +121,8 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
         period = 1.0 / (2.0 * pair_hz)
         next_frame, index = time.monotonic(), 0
         deadline = time.monotonic() + triggers / pair_hz + 10.0
-        while time.monotonic() < deadline and len(first_explanation) < triggers:
+        while time.monotonic() < deadline and (
+                index < 2 * triggers or len(first_explanation) < triggers):
             if time.monotonic() >= next_frame and index < 2 * triggers:
                 pool = noisy if index % 2 else clean
                 msg = tensor_to_msg(pool[(index // 2) % len(pool)])
@@ -130,7 +134,8 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
                 next_frame += period
             executor.spin_once(timeout_sec=0.005)
         executor.shutdown()
-        dropped = nodes[1].jobs.dropped
+        fired, answered, dropped = (nodes[0].trigger.fired, nodes[1].completed,
+                                    nodes[1].jobs.dropped)
         for node in nodes + [camera]:
             node.destroy_node()
     finally:
@@ -142,6 +147,6 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
             if delays else (float("nan"), float("nan"))
 
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
-    return GraphBench(domain, len(sent), len(first_explanation), dropped,
+    return GraphBench(domain, len(sent), fired, answered, dropped, len(first_explanation),
                       percentiles(first_counterfactual),
                       percentiles(first_explanation), peak_kb / 1024.0)

@@ -1,7 +1,8 @@
 """explainer_node: one sentence on why a frame had low competency.
 
 Trigger frames are cached by header stamp (bounded); each counterfactual that arrives is paired
-with its trigger frame by stamp and explained by the configured backend (the descriptor explainer
+with its trigger frame by stamp, queued one entry per trigger (a refined counterfactual replaces
+the waiting fast one) and explained by the configured backend (the descriptor explainer
 by default, the LLM explainer with a model directory, falling back to the descriptor explainer
 when the LLM cannot run). The LLM loads in `on_configure`. The backend runs in its own thread:
 an explanation slower than `timeout_s` is abandoned and counted, a failing one is logged and
@@ -24,7 +25,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import ImageDecodeError, to_tensor
-from competency_cf.ros.latest import LatestSlot
+from competency_cf.ros.pair_queue import PairQueue
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.perception_node import load_models
 
@@ -40,7 +41,8 @@ PARAMS = COMMON + (
     Param("llm_model", "", "local Mllama model directory for the llm backend", read_only=True),
     Param("llm_adapter", "", "LoRA adapter directory for the llm backend", read_only=True),
     Param("max_new_tokens", 100, "longest LLM reply (tokens)", 1, 1000, read_only=True),
-    Param("cache_size", 32, "trigger frames kept for pairing", 1, 1000, read_only=True),
+    Param("cache_size", 32, "trigger frames kept for pairing, and pairs waiting to be "
+          "explained", 1, 1000, read_only=True),
     Param("timeout_s", 30.0, "longest an explanation may take; a slower one is abandoned and "
           "counted", 0.1, 3600.0),
 )
@@ -71,7 +73,7 @@ class ExplainerNode(LifecycleNode):
         declare(self, PARAMS)
         self.frames: OrderedDict = OrderedDict()
         self.details: OrderedDict = OrderedDict()
-        self.pairs = LatestSlot()
+        self.pairs = PairQueue()
         self.explainer = None
         self._subscriptions, self._timers = [], []
         self.explained = self.unpaired = self.errors = self.timeouts = 0
@@ -82,6 +84,7 @@ class ExplainerNode(LifecycleNode):
 
         try:
             self.values = read(self, PARAMS)
+            self.pairs = PairQueue(self.values["cache_size"])
             self.models, self.estimator = load_models(self, self.values)
             self.explainer = build_explainer(
                 self.values["backend"], self.values["domain"], self.models,
@@ -162,15 +165,15 @@ class ExplainerNode(LifecycleNode):
             self.get_logger().warning(f"no trigger frame with stamp {key[0]}.{key[1]:09d} "
                                       "for a counterfactual; skipped")
             return
-        self.pairs.put((frame, msg))
+        self.pairs.put(key, (frame, msg))
 
     def _work(self) -> None:
         if self._running is not None and not self._running.done():
             return  # an abandoned explanation still occupies the backend; pairs wait
-        pair = self.pairs.take()
-        if pair is None or self.explainer is None:
+        waiting = self.pairs.take()
+        if waiting is None or self.explainer is None:
             return
-        frame, counterfactual = pair
+        frame, counterfactual = waiting[1]
         try:
             original = to_tensor(frame, self.size)
             paired = to_tensor(counterfactual, self.size)
@@ -209,7 +212,8 @@ class ExplainerNode(LifecycleNode):
         values = {"backend": self.explainer.backend if self.explainer else "none",
                   "explained": self.explained, "errors": self.errors,
                   "timeouts": self.timeouts, "unpaired": self.unpaired,
-                  "dropped_pairs": self.pairs.dropped}
+                  "waiting": len(self.pairs), "dropped_pairs": self.pairs.dropped,
+                  "replaced_pairs": self.pairs.replaced}
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: explainer",
                                   message="explaining", hardware_id=str(self.models),
                                   values=[KeyValue(key=k, value=str(v))
