@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo score-demo bench train examples calibrate-report evaluate explain-eval clean-venv
+.PHONY: venv test demo score-demo bench soak train examples calibrate-report evaluate explain-eval clean-venv
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ score-demo: venv
 # by side) and descriptor-explainer latency.
 bench: venv
 	$(PY) -m competency_cf bench $(if $(filter command line environment,$(origin DOMAIN)),--domain $(DOMAIN))
+
+# Five minutes of a 60 Hz 1280x720 camera through the graph; exits 1 when a check fails.
+soak: venv
+	$(PY) -m competency_cf soak --domain $(DOMAIN)
 
 evaluate: venv
 	$(PY) -m competency_cf evaluate --domain $(DOMAIN)

@@ -355,6 +355,21 @@ def cmd_export_onnx(args) -> int:
     return 0
 
 
+def cmd_soak(args) -> int:
+    import json
+
+    from competency_cf.evaluation.soak import soak
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    result = soak(args.domain, args.duration, args.rate, width, height)
+    out = Path("results")
+    out.mkdir(exist_ok=True)
+    (out / "soak.md").write_text(result.to_markdown())
+    (out / "soak.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    print(result.to_markdown())
+    return 0 if all(result.verdict().values()) else 1
+
+
 def cmd_record(args) -> int:
     from competency_cf.ros.recorder import record
 
@@ -497,6 +512,14 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--out", type=Path, default=None,
                       help="output file (default: <models>/competency.onnx)")
     onnx.set_defaults(handler=cmd_export_onnx)
+
+    soak = commands.add_parser("soak", help="the graph under a fast, large camera; prints a "
+                               "verdict (what `make soak` runs)")
+    soak.add_argument("--domain", default="lunar", choices=sorted(DOMAINS))
+    soak.add_argument("--duration", type=float, default=300.0, help="seconds (default: 300)")
+    soak.add_argument("--rate", type=float, default=60.0, help="camera Hz (default: 60)")
+    soak.add_argument("--size", default="1280x720", help="frame WIDTHxHEIGHT (default: 1280x720)")
+    soak.set_defaults(handler=cmd_soak)
 
     rec = commands.add_parser("record", help="record the graph's topics to a rosbag2 (MCAP) "
                               "directory and explanations.jsonl")

@@ -226,3 +226,16 @@ def test_trigger_burst_every_accepted_trigger_is_explained():
     assert result.sent == 20 and result.fired >= 2
     assert result.fired == result.answered + result.dropped
     assert result.triggers == result.answered >= 1
+
+
+def test_short_soak_keeps_rate_drops_stale_frames_and_bounds_memory():
+    from competency_cf.evaluation.soak import soak
+
+    result = soak("lunar", seconds=8.0, rate_hz=30.0, width=320, height=240,
+                  show_progress=False)
+    assert result.camera_hz > result.target_hz      # more frames than perception may score
+    assert result.dropped > 0 and result.processed_hz > 0.5 * result.target_hz
+    assert result.rss_growth < 0.25                 # loose: 8 s is mostly warm-up
+    assert set(result.verdict()) == {"perception keeps its rate", "stale frames dropped and "
+                                     "counted", "RSS growth after warm-up <= 5 %"}
+    assert "| check | verdict |" in result.to_markdown()
