@@ -13,13 +13,14 @@ import time
 
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import ImageDecodeError, tensor_to_msg, to_tensor
 from competency_cf.ros.latest import LatestSlot
+from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.perception_node import load_models
 
@@ -31,13 +32,12 @@ PARAMS = COMMON + (
 )
 
 
-class CounterfactualNode(LifecycleNode):
+class CounterfactualNode(ManagedNode):
     def __init__(self, name: str = "counterfactual_node", **kwargs):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
         self.jobs = LatestSlot()
         self.methods = {}
-        self._subscriptions, self._timers = [], []
         self.completed = self.errors = 0
 
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -57,40 +57,21 @@ class CounterfactualNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
         self.size = int(self.estimator.autoencoder.config["image_size"])
-        self.image_pub = self.create_lifecycle_publisher(Image, "~/counterfactual/image",
-                                                         QoSProfile(depth=10))
-        self.detail_pub = self.create_lifecycle_publisher(String, "~/counterfactual/detail",
-                                                          QoSProfile(depth=10))
+        self.image_pub = self.lifecycle_publisher(Image, "~/counterfactual/image",
+                                                  QoSProfile(depth=10))
+        self.detail_pub = self.lifecycle_publisher(String, "~/counterfactual/detail",
+                                                   QoSProfile(depth=10))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        self._subscriptions = [self.create_subscription(
-            Image, self.values["trigger_topic"], self.jobs.put, QoSProfile(depth=10))]
-        self._timers = [self.create_timer(0.01, self._work,
-                                          callback_group=MutuallyExclusiveCallbackGroup())]
+        self.inputs = [
+            self.create_subscription(Image, self.values["trigger_topic"], self.jobs.put,
+                                     QoSProfile(depth=10)),
+            self.create_timer(0.01, self._work, callback_group=MutuallyExclusiveCallbackGroup())]
         return super().on_activate(state)
 
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        self.destroy_publisher(self.image_pub)
-        self.destroy_publisher(self.detail_pub)
+    def release(self) -> None:
         self.methods = {}
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _release_io(self) -> None:
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._subscriptions, self._timers = [], []
 
     def _publish(self, header, method: str, image: torch.Tensor, competency: float,
                  before: float, seconds: float) -> None:

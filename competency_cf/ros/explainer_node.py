@@ -19,12 +19,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import ImageDecodeError, to_tensor
+from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.pair_queue import PairQueue
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.perception_node import load_models
@@ -67,7 +68,7 @@ def _in_daemon_thread(function, *args) -> Future:
     return future
 
 
-class ExplainerNode(LifecycleNode):
+class ExplainerNode(ManagedNode):
     def __init__(self, name: str = "explainer_node", **kwargs):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
@@ -75,7 +76,6 @@ class ExplainerNode(LifecycleNode):
         self.details: OrderedDict = OrderedDict()
         self.pairs = PairQueue()
         self.explainer = None
-        self._subscriptions, self._timers = [], []
         self.explained = self.unpaired = self.errors = self.timeouts = 0
         self._running: Future | None = None
 
@@ -95,50 +95,29 @@ class ExplainerNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
         self.size = int(self.estimator.autoencoder.config["image_size"])
-        self.text_pub = self.create_lifecycle_publisher(String, "~/explanation",
+        self.text_pub = self.lifecycle_publisher(String, "~/explanation", QoSProfile(depth=10))
+        self.detail_pub = self.lifecycle_publisher(String, "~/explanation/detail",
+                                                   QoSProfile(depth=10))
+        self.diagnostics_pub = self.lifecycle_publisher(DiagnosticArray, "/diagnostics",
                                                         QoSProfile(depth=10))
-        self.detail_pub = self.create_lifecycle_publisher(String, "~/explanation/detail",
-                                                          QoSProfile(depth=10))
-        self.diagnostics_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
-                                                               QoSProfile(depth=10))
         self.get_logger().info(f"configured: {self.explainer.backend} explainer")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         qos = QoSProfile(depth=10)
-        self._subscriptions = [
+        self.inputs = [
             self.create_subscription(Image, self.values["trigger_topic"], self._on_trigger, qos),
             self.create_subscription(String, self.values["counterfactual_detail_topic"],
                                      self._on_detail, qos),
             self.create_subscription(Image, self.values["counterfactual_topic"],
                                      self._on_counterfactual, qos),
+            self.create_timer(0.01, self._work, callback_group=MutuallyExclusiveCallbackGroup()),
+            self.create_timer(1.0, self._publish_diagnostics),
         ]
-        self._timers = [self.create_timer(0.01, self._work,
-                                          callback_group=MutuallyExclusiveCallbackGroup()),
-                        self.create_timer(1.0, self._publish_diagnostics)]
         return super().on_activate(state)
 
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        for publisher in (self.text_pub, self.detail_pub, self.diagnostics_pub):
-            self.destroy_publisher(publisher)
+    def release(self) -> None:
         self.explainer = None  # the LLM's memory goes with it
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _release_io(self) -> None:
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._subscriptions, self._timers = [], []
 
     def _remember(self, cache: OrderedDict, key, value) -> None:
         cache[key] = value

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
@@ -22,6 +22,7 @@ from std_msgs.msg import Float32, String
 from competency_cf.ros.image_codec import (ImageDecodeError, encode, is_compressed, rgb_to_tensor,
                                            to_rgb_float)
 from competency_cf.ros.latest import LatestSlot
+from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.overlay import debug_overlay
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.trigger import LowCompetencyTrigger
@@ -63,13 +64,12 @@ def load_models(node, values: dict):
     return directory, estimator
 
 
-class PerceptionNode(LifecycleNode):
+class PerceptionNode(ManagedNode):
     def __init__(self, name: str = "perception_node", **kwargs):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
         self.frames = LatestSlot()
         self.estimator = self.scorer = None
-        self._subscriptions, self._timers = [], []
         self.processed = self.bad_frames = 0
         self.latency_ms = 0.0
         self.last = {}
@@ -99,12 +99,11 @@ class PerceptionNode(LifecycleNode):
             self.scorer.evaluate(torch.zeros((1, 3, self.size, self.size),
                                              device=self.values["device"]))
         reliable = QoSProfile(depth=10)
-        self.competency_pub = self.create_lifecycle_publisher(Float32, "~/competency", reliable)
-        self.debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", reliable)
-        self.trigger_pub = self.create_lifecycle_publisher(Image, "~/low_competency/image",
-                                                           reliable)
-        self.diagnostics_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
-                                                               reliable)
+        self.competency_pub = self.lifecycle_publisher(Float32, "~/competency", reliable)
+        self.debug_pub = self.lifecycle_publisher(Image, "~/debug_image", reliable)
+        self.trigger_pub = self.lifecycle_publisher(Image, "~/low_competency/image", reliable)
+        self.diagnostics_pub = self.lifecycle_publisher(DiagnosticArray, "/diagnostics",
+                                                        reliable)
         self.get_logger().info(f"configured: models {self.models}, threshold "
                                f"{self.threshold:.3f}, device {self.values['device']}")
         return TransitionCallbackReturn.SUCCESS
@@ -137,18 +136,15 @@ class PerceptionNode(LifecycleNode):
             return [], "unknown"
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        self._subscriptions = [
+        self.inputs = [
             self.create_subscription(
                 *self._camera_input(), self.frames.put, qos_profile_sensor_data,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies(),
                 event_callbacks=_incompatible_qos_warning(self)),
             self.create_subscription(String, self.values["explanation_topic"],
                                      self._on_explanation, QoSProfile(depth=10)),
-        ]
-        worker = MutuallyExclusiveCallbackGroup()
-        self._timers = [
             self.create_timer(1.0 / self.get_parameter("max_rate_hz").value, self._process,
-                              callback_group=worker),
+                              callback_group=MutuallyExclusiveCallbackGroup()),
             self.create_timer(1.0, self._publish_diagnostics),
         ]
         self._started = time.monotonic()
@@ -159,28 +155,8 @@ class PerceptionNode(LifecycleNode):
             return CompressedImage, self.values["image_topic"].rstrip("/") + "/compressed"
         return Image, self.values["image_topic"]
 
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        for publisher in (self.competency_pub, self.debug_pub, self.trigger_pub,
-                          self.diagnostics_pub):
-            self.destroy_publisher(publisher)
+    def release(self) -> None:
         self.estimator = self.scorer = None
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._release_io()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _release_io(self) -> None:
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._subscriptions, self._timers = [], []
 
     # -- work -------------------------------------------------------------------------------
     def _on_explanation(self, msg: String) -> None:

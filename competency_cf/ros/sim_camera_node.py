@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import tensor_to_msg
+from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.parameters import Param, declare, read
 
 PARAMS = (
@@ -29,11 +30,10 @@ PARAMS = (
 )
 
 
-class SimCameraNode(LifecycleNode):
+class SimCameraNode(ManagedNode):
     def __init__(self, name: str = "sim_camera_node", **kwargs):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
-        self._timer = None
         self.frame_index = 0
         self.finished = False
 
@@ -51,36 +51,17 @@ class SimCameraNode(LifecycleNode):
         except (FileNotFoundError, ValueError) as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
-        self.image_pub = self.create_lifecycle_publisher(Image, self.values["image_topic"],
-                                                         qos_profile_sensor_data)
-        self.event_pub = self.create_lifecycle_publisher(String, "~/event", QoSProfile(depth=10))
+        self.image_pub = self.lifecycle_publisher(Image, self.values["image_topic"],
+                                                  qos_profile_sensor_data)
+        self.event_pub = self.lifecycle_publisher(String, "~/event", QoSProfile(depth=10))
         self.get_logger().info(f"scenario {path}: {len(self.scenario.segments)} segments, "
                                f"{self.scenario.duration:.0f} s")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self.start = self.get_clock().now()
-        self._timer = self.create_timer(1.0 / self.values["rate_hz"], self._publish)
+        self.inputs = [self.create_timer(1.0 / self.values["rate_hz"], self._publish)]
         return super().on_activate(state)
-
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._stop()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._stop()
-        self.destroy_publisher(self.image_pub)
-        self.destroy_publisher(self.event_pub)
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._stop()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop(self) -> None:
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
 
     def _publish(self) -> None:
         from competency_cf.data.scenario import scenario_frame

@@ -239,3 +239,19 @@ def test_short_soak_keeps_rate_drops_stale_frames_and_bounds_memory():
     assert set(result.verdict()) == {"perception keeps its rate", "stale frames dropped and "
                                      "counted", "RSS growth after warm-up <= 5 %"}
     assert "| check | verdict |" in result.to_markdown()
+
+
+@pytest.mark.parametrize("name", ["perception_node", "counterfactual_node", "explainer_node",
+                                  "sim_camera_node"])
+def test_lifecycle_transitions_release_what_they_created(context, name):
+    node = create_node(name, context=context)
+    assert start(node)
+    assert node.inputs and len(node._lifecycle_publishers) >= 2
+    node.trigger_deactivate()
+    assert node.inputs == []
+    node.trigger_cleanup()
+    assert node._lifecycle_publishers == []
+    assert start(node)  # configurable again after cleanup
+    node.trigger_shutdown()
+    assert node.inputs == []
+    node.destroy_node()
