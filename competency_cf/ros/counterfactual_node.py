@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -52,6 +53,7 @@ class CounterfactualNode(ManagedNode):
                 "LNN": LatentNearestNeighbor(self.estimator, device=device).load_bank(
                     self.models / LNN_BANK_FILE),
                 "Reco": build_method("Reco", self.estimator, device=device),
+                "LGD": build_method("LGD", self.estimator, device=device),
             }
         except (FileNotFoundError, ValueError, RuntimeError) as error:
             self.get_logger().error(f"configure failed: {error}")
@@ -106,11 +108,11 @@ class CounterfactualNode(ManagedNode):
         self._publish(msg.header, best.method, best.images[0], float(best.competency[0]),
                       before, time.perf_counter() - started)
         if self.get_parameter("refine").value and not self.jobs.waiting():
-            from competency_cf.counterfactual.methods import build_method
-
-            budget = self.get_parameter("lgd_budget_ms").value / 1000.0
-            refined = build_method("LGD", self.estimator, device=self.values["device"],
-                                   time_budget_s=budget).generate(image)
+            lgd = self.methods["LGD"]
+            # The budget is a runtime parameter: read it per trigger.
+            lgd.config = replace(lgd.config, time_budget_s=self.get_parameter(
+                "lgd_budget_ms").value / 1000.0)
+            refined = lgd.generate(image)
             self._publish(msg.header, refined.method, refined.images[0],
                           float(refined.competency[0]), before, time.perf_counter() - started)
         self.completed += 1
