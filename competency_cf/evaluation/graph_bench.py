@@ -75,6 +75,7 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
     from std_msgs.msg import String
     from sensor_msgs.msg import Image
 
+    from competency_cf.evaluation.paced_camera import PacedCamera
     from competency_cf.ros.image_codec import tensor_to_msg
     from competency_cf.ros.pipeline import create_node, start
 
@@ -117,22 +118,23 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
             executor.add_node(node)
         warm_up = time.monotonic() + 1.0  # discovery, before the first frame counts
         while time.monotonic() < warm_up:
-            executor.spin_once(timeout_sec=0.01)
-        period = 1.0 / (2.0 * pair_hz)
-        next_frame, index = time.monotonic(), 0
+            executor.spin_once(timeout_sec=0.1)
+
+        def frame(index):
+            pool = noisy if index % 2 else clean
+            return tensor_to_msg(pool[(index // 2) % len(pool)])
+
+        def on_sent(index, msg):
+            if index % 2:
+                sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now_ns()
+
+        paced = PacedCamera(camera, publisher, 2.0 * pair_hz, frame, on_sent,
+                            count=2 * triggers).start()
         deadline = time.monotonic() + triggers / pair_hz + 10.0
-        while time.monotonic() < deadline and (
-                index < 2 * triggers or len(first_explanation) < triggers):
-            if time.monotonic() >= next_frame and index < 2 * triggers:
-                pool = noisy if index % 2 else clean
-                msg = tensor_to_msg(pool[(index // 2) % len(pool)])
-                msg.header.stamp = camera.get_clock().now().to_msg()
-                if index % 2:
-                    sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now_ns()
-                publisher.publish(msg)
-                index += 1
-                next_frame += period
-            executor.spin_once(timeout_sec=0.005)
+        while time.monotonic() < deadline and not (paced.finished
+                                                   and len(first_explanation) >= triggers):
+            executor.spin_once(timeout_sec=0.1)
+        paced.stop()
         executor.shutdown()
         fired, answered, dropped = (nodes[0].trigger.fired, nodes[1].completed,
                                     nodes[1].jobs.dropped)

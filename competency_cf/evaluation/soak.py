@@ -85,6 +85,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
+    from competency_cf.evaluation.paced_camera import PacedCamera
     from competency_cf.ros.image_codec import encode
     from competency_cf.ros.pipeline import create_node, start
 
@@ -105,39 +106,33 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
         for node in nodes + [camera]:
             executor.add_node(node)
         started = time.monotonic()
-        next_frame, next_sample, published = started, started + 1.0, 0
-        samples, warm = [], None
+        samples = []
+        paced = PacedCamera(camera, publisher, rate_hz,
+                            lambda index: messages[index % len(messages)])
+
+        def sample():
+            elapsed = time.monotonic() - started
+            samples.append({"t": round(elapsed, 1), "published": paced.published,
+                            "processed": perception.processed,
+                            "dropped": perception.frames.dropped, "rss_mb": round(rss_mb(), 1)})
+            if show_progress:
+                print(f"[{elapsed:6.1f} s] camera {paced.published / elapsed:5.1f} Hz  "
+                      f"perception {perception.processed / elapsed:5.1f} Hz  dropped "
+                      f"{perception.frames.dropped}  RSS {samples[-1]['rss_mb']:.0f} MB",
+                      flush=True)
+
+        camera.create_timer(1.0, sample)
+        paced.start()
         while time.monotonic() - started < seconds:
-            now = time.monotonic()
-            if now >= next_frame:
-                msg = messages[published % len(messages)]
-                msg.header.stamp = camera.get_clock().now().to_msg()
-                publisher.publish(msg)
-                published += 1
-                next_frame = max(next_frame + 1.0 / rate_hz, now - 1.0 / rate_hz)
-            if now >= next_sample:
-                elapsed = now - started
-                sample = {"t": round(elapsed, 1), "published": published,
-                          "processed": perception.processed,
-                          "dropped": perception.frames.dropped, "rss_mb": round(rss_mb(), 1)}
-                samples.append(sample)
-                if warm is None and elapsed >= WARM_UP_FRACTION * seconds:
-                    warm = sample
-                if show_progress:
-                    print(f"[{elapsed:6.1f} s] camera {published / elapsed:5.1f} Hz  perception "
-                          f"{perception.processed / elapsed:5.1f} Hz  dropped "
-                          f"{perception.frames.dropped}  RSS {sample['rss_mb']:.0f} MB",
-                          flush=True)
-                next_sample += 1.0
-            executor.spin_once(timeout_sec=0.001)
+            executor.spin_once(timeout_sec=0.1)
+        paced.stop()
         executor.shutdown()
         elapsed = time.monotonic() - started
-        if warm is None:
-            warm = samples[0] if samples else {"published": 0, "processed": 0,
-                                               "rss_mb": rss_mb()}
-        span = max(1e-6, elapsed - warm.get("t", 0.0))
+        warm = next((row for row in samples if row["t"] >= WARM_UP_FRACTION * seconds),
+                    {"t": 0.0, "published": 0, "processed": 0, "rss_mb": rss_mb()})
+        span = max(1e-6, elapsed - warm["t"])
         result = SoakResult(
-            seconds=elapsed, camera_hz=(published - warm["published"]) / span,
+            seconds=elapsed, camera_hz=(paced.published - warm["published"]) / span,
             processed_hz=(perception.processed - warm["processed"]) / span,
             target_hz=float(perception.get_parameter("max_rate_hz").value),
             dropped=perception.frames.dropped, triggers=perception.trigger.fired,

@@ -17,8 +17,8 @@ import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
@@ -29,6 +29,7 @@ from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.pair_queue import PairQueue
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.perception_node import load_models
+from competency_cf.ros.worker import Worker
 
 PARAMS = COMMON + (
     Param("trigger_topic", "/perception_node/low_competency/image",
@@ -95,6 +96,12 @@ class ExplainerNode(ManagedNode):
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
         self.size = int(self.estimator.autoencoder.config["image_size"])
+        if self.explainer.backend == "descriptor":
+            # First calls allocate; pay that here rather than on the first trigger. (An LLM
+            # warm-up would be a whole generation, so that backend starts cold.)
+            image = torch.rand((1, 3, self.size, self.size),
+                               generator=torch.Generator().manual_seed(0))
+            self.explainer.explain(image, image.flip(-1), "warm-up")
         self.text_pub = self.lifecycle_publisher(String, "~/explanation", QoSProfile(depth=10))
         self.detail_pub = self.lifecycle_publisher(String, "~/explanation/detail",
                                                    QoSProfile(depth=10))
@@ -105,13 +112,14 @@ class ExplainerNode(ManagedNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         qos = QoSProfile(depth=10)
+        self.worker = Worker(self._work, self._failed, name="explainer").start()
         self.inputs = [
+            self.worker,
             self.create_subscription(Image, self.values["trigger_topic"], self._on_trigger, qos),
             self.create_subscription(String, self.values["counterfactual_detail_topic"],
                                      self._on_detail, qos),
             self.create_subscription(Image, self.values["counterfactual_topic"],
                                      self._on_counterfactual, qos),
-            self.create_timer(0.01, self._work, callback_group=MutuallyExclusiveCallbackGroup()),
             self.create_timer(1.0, self._publish_diagnostics),
         ]
         return super().on_activate(state)
@@ -145,20 +153,22 @@ class ExplainerNode(ManagedNode):
                                       "for a counterfactual; skipped")
             return
         self.pairs.put(key, (frame, msg))
+        self.worker.notify()
 
-    def _work(self) -> None:
+    def _work(self) -> bool:
+        """Explain the oldest waiting pair; False when there is none or the backend is busy."""
         if self._running is not None and not self._running.done():
-            return  # an abandoned explanation still occupies the backend; pairs wait
+            return False  # an abandoned explanation still occupies the backend; pairs wait
         waiting = self.pairs.take()
         if waiting is None or self.explainer is None:
-            return
+            return False
         frame, counterfactual = waiting[1]
         try:
             original = to_tensor(frame, self.size)
             paired = to_tensor(counterfactual, self.size)
         except ImageDecodeError as error:
             self.get_logger().warning(f"skipping a pair: {error}")
-            return
+            return True
         detail = self.details.get(stamp_key(frame.header), {})
         method = str(detail.get("method", "counterfactual"))
         self._running = _in_daemon_thread(self.explainer.explain, original, paired, method)
@@ -168,12 +178,12 @@ class ExplainerNode(ManagedNode):
             self.timeouts += 1
             self.get_logger().error(f"the {self.explainer.backend} explainer took longer than "
                                     f"timeout_s; frame skipped ({self.timeouts} so far)")
-            return
+            return True
         except Exception as error:  # a backend failure must not take the node down
             self.errors += 1
             self.get_logger().error(f"the {self.explainer.backend} explainer failed: {error!r} "
                                     f"({self.errors} so far)")
-            return
+            return True
         self.explained += 1
         self.text_pub.publish(String(data=explanation.text))
         self.detail_pub.publish(String(data=json.dumps({
@@ -184,6 +194,11 @@ class ExplainerNode(ManagedNode):
             "competency_before": detail.get("competency_before"),
             "competency_after": detail.get("competency_after"),
             "seconds": round(explanation.seconds, 5)})))
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        self.errors += 1
+        self.get_logger().error(f"explaining a pair failed: {error!r} ({self.errors} so far)")
 
     def _publish_diagnostics(self) -> None:
         level = DiagnosticStatus.OK if not (self.errors or self.timeouts) else \

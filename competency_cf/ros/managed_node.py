@@ -1,8 +1,8 @@
 """The lifecycle bookkeeping every node shares.
 
-What `on_activate` creates (subscriptions, timers: put them in `self.inputs`) goes on deactivate
-and shutdown; publishers made with `lifecycle_publisher` go on cleanup, together with whatever
-`release` drops (models, backends).
+What `on_activate` creates (subscriptions, timers, workers: put them in `self.inputs`) goes
+on deactivate and shutdown; publishers made with `lifecycle_publisher` go on cleanup, together
+with whatever `release` drops (models, backends).
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.timer import Timer
 
+from competency_cf.ros.worker import Worker
+
 
 class ManagedNode(LifecycleNode):
     def __init__(self, name: str, **kwargs):
         super().__init__(name, **kwargs)
-        self.inputs: list = []  # subscriptions and timers of the active state
+        self.inputs: list = []  # subscriptions, timers and workers of the active state
         self._lifecycle_publishers: list = []
 
     def lifecycle_publisher(self, kind, topic: str, qos):
@@ -41,9 +43,18 @@ class ManagedNode(LifecycleNode):
         self._release_inputs()
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        # A worker thread still publishing on a destroyed node would crash the process.
+        for entity in self.inputs:
+            if isinstance(entity, Worker):
+                entity.stop()
+        super().destroy_node()
+
     def _release_inputs(self) -> None:
         for entity in self.inputs:
-            if isinstance(entity, Timer):
+            if isinstance(entity, Worker):
+                entity.stop()
+            elif isinstance(entity, Timer):
                 self.destroy_timer(entity)
             else:
                 self.destroy_subscription(entity)
