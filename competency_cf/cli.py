@@ -250,36 +250,40 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from competency_cf.competency.parce import load_estimator
-    from competency_cf.data.synthesize import render_domain
     import tempfile
 
     from competency_cf.competency.onnx_backend import OnnxCompetency, export_onnx
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.data.synthesize import render_domain
     from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
-                                                bench_perception, save_bench)
-    from competency_cf.evaluation.graph_bench import bench_graph
+                                                bench_perception)
+    from competency_cf.evaluation.bench_report import BenchReport, DomainBench
+    from competency_cf.evaluation.graph_bench import bench_graph_in_child
     from competency_cf.explain.factory import load_descriptor_explainer
 
-    for name in (sorted(DOMAINS) if args.domain == "all" else [args.domain]):
+    names = sorted(DOMAINS) if args.domain == "all" else [args.domain]
+    # First, while this process is small: the end-to-end run measures its own process's memory.
+    report = BenchReport(graph=bench_graph_in_child(names[0], args.triggers))
+    print(report.graph.to_markdown())
+    for name in names:
         domain = get_domain(name)
         estimator = load_estimator(_models_dir(args, name), "cpu")
         data = render_domain(domain)
         examples = _load_or_build_examples(Path("results") / name / "examples.npz",
                                            estimator, domain, data)
-        rows = bench_counterfactuals(estimator, examples, data.calibration.images,
-                                     per_cause=args.per_cause)
-        explainer = load_descriptor_explainer(_models_dir(args, name))
-        explainer_rows = bench_explainer(explainer, estimator, examples,
-                                         data.calibration.images, per_cause=args.per_cause)
+        counterfactual_rows = bench_counterfactuals(estimator, examples, data.calibration.images,
+                                                    per_cause=args.per_cause)
+        explainer_rows = bench_explainer(load_descriptor_explainer(_models_dir(args, name)),
+                                         estimator, examples, data.calibration.images,
+                                         per_cause=args.per_cause)
         image_size = int(estimator.autoencoder.config["image_size"])
         with tempfile.TemporaryDirectory() as scratch:
             onnx = OnnxCompetency(export_onnx(estimator, Path(scratch) / "graph.onnx",
                                               image_size), estimator.calibration)
             perception_rows = bench_perception({"torch": estimator, "onnx": onnx}, image_size)
-        print(save_bench(rows, name, Path("results"), explainer_rows, perception_rows))
-    graph = bench_graph("lunar" if args.domain == "all" else args.domain)
-    Path("results/bench_graph.md").write_text(graph.to_markdown().lstrip())
-    print(graph.to_markdown())
+        report.domains[name] = DomainBench(counterfactual_rows, explainer_rows, perception_rows)
+    print(report.save(Path("results")))
+    print("written: results/bench.md, results/bench.json")
     return 0
 
 
@@ -485,12 +489,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--columns", type=_positive_int, default=8, help="images per row")
     render.set_defaults(handler=cmd_render)
 
-    bench = commands.add_parser("bench", help="counterfactual methods at batch 1: default vs "
-                                "reference configuration, side by side")
+    bench = commands.add_parser("bench", help="perception (torch vs ONNX), end-to-end latency "
+                                "and memory in the ROS graph, counterfactual methods (default vs "
+                                "reference) and the explainer, side by side; writes "
+                                "results/bench.{md,json}")
     bench.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
     bench.add_argument("--models", type=Path, default=None)
     bench.add_argument("--per-cause", type=_positive_int, default=10,
                        help="example images per cause (default: 10)")
+    bench.add_argument("--triggers", type=_positive_int, default=60,
+                       help="low-competency frames in the end-to-end run (default: 60)")
     bench.set_defaults(handler=cmd_bench)
 
     pipeline = commands.add_parser("pipeline", help="all ROS 2 nodes in one process (sim camera, "

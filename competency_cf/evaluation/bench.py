@@ -8,11 +8,9 @@ ratios are reported.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -103,7 +101,7 @@ def bench_explainer(explainer, estimator: ParceEstimator, examples: ExampleSet,
 
 
 def format_explainer_bench(rows: list[ExplainerBenchRow]) -> str:
-    lines = ["", "Descriptor explainer, batch 1 (the counterfactual is made beforehand):", "",
+    lines = ["", "### Descriptor explainer, batch 1 (the counterfactual is made beforehand)", "",
              "| counterfactual | median ms | p90 ms |", "| --- | --- | --- |"]
     lines += [f"| {row.counterfactual} | {row.median_ms:.2f} | {row.p90_ms:.2f} |"
               for row in rows]
@@ -144,7 +142,7 @@ def bench_perception(scorers: dict, image_size: int, frames: int = 300,
 
 
 def format_perception_bench(rows: list[PerceptionBenchRow], source: str = "640x480 rgb8") -> str:
-    lines = ["", f"Perception at batch 1 ({source} message -> decode, resize, PaRCE):", "",
+    lines = ["", f"### Perception at batch 1 ({source} message -> decode, resize, PaRCE)", "",
              "| backend | frames/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
     lines += [f"| {r.backend} | {r.fps:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |" for r in rows]
     by_name = {r.backend: r for r in rows}
@@ -160,7 +158,7 @@ def _ratio(reference: float, default: float) -> str:
 
 def format_bench(rows: list[BenchRow], domain: str) -> str:
     by_key = {(row.method, row.config): row for row in rows}
-    lines = [f"# Counterfactual bench: {domain} (CPU, {torch.get_num_threads()} threads)", "",
+    lines = [f"## Counterfactual methods: {domain}", "",
              "Batch 1: each image alone, median and 90th percentile latency. Batched: time per "
              f"processed image in batches of {BATCH_SIZE}. Ratios are reference / default.", "",
              "| method | success default | success reference | batch-1 median ms default | "
@@ -178,20 +176,3 @@ def format_bench(rows: list[BenchRow], domain: str) -> str:
                       _ratio(theirs, mine) if reference else "-"]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def save_bench(rows: list[BenchRow], domain: str, directory: Path,
-               explainer_rows: list[ExplainerBenchRow] = (),
-               perception_rows: list[PerceptionBenchRow] = ()) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
-    text = format_bench(rows, domain)
-    if explainer_rows:
-        text += format_explainer_bench(explainer_rows)
-    if perception_rows:
-        text += format_perception_bench(perception_rows)
-    (directory / f"bench_counterfactuals_{domain}.md").write_text(text)
-    (directory / f"bench_counterfactuals_{domain}.json").write_text(json.dumps(
-        {"counterfactuals": [asdict(row) for row in rows],
-         "explainer": [asdict(row) for row in explainer_rows],
-         "perception": [asdict(row) for row in perception_rows]}, indent=2) + "\n")
-    return text

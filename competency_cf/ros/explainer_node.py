@@ -2,11 +2,11 @@
 
 Trigger frames are cached by header stamp (bounded); each counterfactual that arrives is paired
 with its trigger frame by stamp, queued one entry per trigger (a refined counterfactual replaces
-the waiting fast one) and explained by the configured backend (the descriptor explainer
-by default, the LLM explainer with a model directory, falling back to the descriptor explainer
-when the LLM cannot run). The LLM loads in `on_configure`. The backend runs in its own thread:
-an explanation slower than `timeout_s` is abandoned and counted, a failing one is logged and
-counted (both in /diagnostics), and neither stops the node.
+the waiting fast one) and explained on the node's worker thread, woken by each new pair. The
+backend is the descriptor explainer by default, or the LLM explainer with a model directory
+(loaded in `on_configure`; the descriptor explainer stands in when the LLM cannot run). The
+backend runs in its own thread: an explanation slower than `timeout_s` is abandoned and counted,
+a failing one is logged and counted (both in /diagnostics), and neither stops the node.
 """
 
 from __future__ import annotations

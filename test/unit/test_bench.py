@@ -52,3 +52,30 @@ def test_perception_bench_compares_backends_on_the_same_message(setup, tmp_path)
     assert [row.backend for row in rows] == ["torch", "onnx"]
     assert all(row.frames == 5 and row.fps > 0 and row.p50_ms <= row.p99_ms for row in rows)
     assert "onnx / torch frames per second" in format_perception_bench(rows)
+
+
+def test_bench_report_checks_every_target_and_writes_one_file(tmp_path):
+    import json
+
+    from competency_cf.evaluation.bench import ExplainerBenchRow, PerceptionBenchRow
+    from competency_cf.evaluation.bench_report import BenchReport, DomainBench
+    from competency_cf.evaluation.graph_bench import GraphBench
+
+    rows = [BenchRow("LGD", "default", 60, 1.0, 10.0, 20.0, 4.0),
+            BenchRow("LGD", "reference", 60, 0.75, 250.0, 300.0, 200.0)]
+    perception = [PerceptionBenchRow("torch", 300, 100.0, 9.0, 12.0),
+                  PerceptionBenchRow("onnx", 300, 180.0, 5.0, 8.0)]
+    graph = GraphBench("lunar", 60, 60, 60, 0, 60, (60.0, 90.0), (80.0, 300.0), 1100.0)
+    report = BenchReport({"lunar": DomainBench(rows, [ExplainerBenchRow("None", 60, 1.0, 1.5)],
+                                               perception)}, graph)
+    met = {target.split(": ", 1)[-1]: ok for target, _, ok in report.checks()}
+    assert met == {"perception with ONNX >= 100 frames/s (640x480 rgb8, batch 1)": True,
+                   "ONNX >= 1.5x torch": True, "trigger to explanation p99 <= 250 ms": False,
+                   "pipeline peak RSS without the LLM <= 1.5 GB": True}
+    text = report.save(tmp_path)
+    assert "| lunar: trigger to explanation p99 <= 250 ms | 300 ms | **no** |" in text
+    assert "## Counterfactual methods: lunar" in text and "## End to end" in text
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["graph"]["to_explanation_ms"] == [80.0, 300.0]
+    assert saved["domains"]["lunar"]["perception"][1]["fps"] == 180.0
+    assert [check["met"] for check in saved["checks"]] == [True, True, False, True]

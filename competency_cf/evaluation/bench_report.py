@@ -1,0 +1,89 @@
+"""`results/bench.md` and `results/bench.json`: every `make bench` figure in one place, with the
+targets of the onboard path checked at the top.
+
+All figures come from one run on one machine, so the ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from competency_cf.evaluation.bench import (BenchRow, ExplainerBenchRow, PerceptionBenchRow,
+                                            format_bench, format_explainer_bench,
+                                            format_perception_bench)
+from competency_cf.evaluation.graph_bench import GraphBench
+
+# Targets on a 2-core CPU.
+PERCEPTION_ONNX_FPS = 100.0
+ONNX_OVER_TORCH = 1.5
+TRIGGER_TO_EXPLANATION_P99_MS = 250.0
+PIPELINE_RSS_MB = 1536.0
+
+
+@dataclass
+class DomainBench:
+    counterfactuals: list[BenchRow]
+    explainer: list[ExplainerBenchRow]
+    perception: list[PerceptionBenchRow]
+
+    def fps(self, backend: str) -> float:
+        return next((row.fps for row in self.perception if row.backend == backend), float("nan"))
+
+
+@dataclass
+class BenchReport:
+    domains: dict[str, DomainBench] = field(default_factory=dict)
+    graph: GraphBench | None = None
+
+    def checks(self) -> list[tuple[str, str, bool]]:
+        """(target, measured, met) for each target that this run measured."""
+        rows = []
+        for name, bench in self.domains.items():
+            onnx, torch_fps = bench.fps("onnx"), bench.fps("torch")
+            rows += [(f"{name}: perception with ONNX >= {PERCEPTION_ONNX_FPS:.0f} frames/s "
+                      "(640x480 rgb8, batch 1)", f"{onnx:.0f} frames/s",
+                      onnx >= PERCEPTION_ONNX_FPS),
+                     (f"{name}: ONNX >= {ONNX_OVER_TORCH}x torch",
+                      f"{onnx / torch_fps:.2f}x", onnx / torch_fps >= ONNX_OVER_TORCH)]
+        if self.graph is not None:
+            p99 = self.graph.to_explanation_ms[1]
+            rows += [(f"{self.graph.domain}: trigger to explanation p99 <= "
+                      f"{TRIGGER_TO_EXPLANATION_P99_MS:.0f} ms", f"{p99:.0f} ms",
+                      p99 <= TRIGGER_TO_EXPLANATION_P99_MS),
+                     (f"pipeline peak RSS without the LLM <= {PIPELINE_RSS_MB / 1024:.1f} GB",
+                      f"{self.graph.peak_rss_mb:.0f} MB",
+                      self.graph.peak_rss_mb <= PIPELINE_RSS_MB)]
+        return rows
+
+    def to_markdown(self) -> str:
+        lines = ["# Benchmarks", "",
+                 f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
+                 "threads; every figure from the same run.", "",
+                 "| target | measured | met |", "| --- | --- | --- |"]
+        lines += [f"| {target} | {measured} | {'yes' if met else '**no**'} |"
+                  for target, measured, met in self.checks()]
+        text = "\n".join(lines) + "\n"
+        if self.graph is not None:
+            text += self.graph.to_markdown()
+        for name, bench in self.domains.items():
+            text += "\n" + format_bench(bench.counterfactuals, name)
+            text += format_explainer_bench(bench.explainer)
+            text += format_perception_bench(bench.perception)
+        return text
+
+    def to_dict(self) -> dict:
+        return {"checks": [{"target": t, "measured": m, "met": ok} for t, m, ok in self.checks()],
+                "graph": asdict(self.graph) if self.graph is not None else None,
+                "domains": {name: asdict(bench) for name, bench in self.domains.items()}}
+
+    def save(self, directory: Path) -> str:
+        directory.mkdir(parents=True, exist_ok=True)
+        text = self.to_markdown()
+        (directory / "bench.md").write_text(text)
+        (directory / "bench.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return text
