@@ -26,6 +26,7 @@ class GraphBench:
     to_counterfactual_ms: tuple[float, float]  # p50, p99
     to_explanation_ms: tuple[float, float]
     peak_rss_mb: float
+    idle_cpu: float  # CPU time over wall time with no frames: 1.0 is one core busy
 
     def to_markdown(self) -> str:
         return "\n".join([
@@ -39,8 +40,23 @@ class GraphBench:
             f"| first explanation | {self.to_explanation_ms[0]:.1f} | "
             f"{self.to_explanation_ms[1]:.1f} |", "",
             f"Peak RSS of that process (the nodes and the benchmark's camera, no LLM): "
-            f"{self.peak_rss_mb:.0f} MB",
-            ""])
+            f"{self.peak_rss_mb:.0f} MB; its CPU use with the nodes up and no frames: "
+            f"{self.idle_cpu:.1%} of one core", ""])
+
+
+IDLE_SECONDS = 3.0
+
+
+def _cpu_while(spin, seconds: float) -> float:
+    """This process's CPU time over wall time while calling `spin` for `seconds`."""
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    started, cpu_started = time.monotonic(), cpu()
+    while time.monotonic() - started < seconds:
+        spin()
+    return (cpu() - cpu_started) / (time.monotonic() - started)
 
 
 def _frames(domain_name: str, count: int):
@@ -120,6 +136,7 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
         warm_up = time.monotonic() + 1.0  # discovery, before the first frame counts
         while time.monotonic() < warm_up:
             executor.spin_once(timeout_sec=0.1)
+        idle_cpu = _cpu_while(lambda: executor.spin_once(timeout_sec=0.1), IDLE_SECONDS)
 
         def frame(index):
             pool = noisy if index % 2 else clean
@@ -152,7 +169,7 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
     return GraphBench(domain, len(sent), fired, answered, dropped, len(first_explanation),
                       percentiles(first_counterfactual),
-                      percentiles(first_explanation), peak_kb / 1024.0)
+                      percentiles(first_explanation), peak_kb / 1024.0, idle_cpu)
 
 
 def bench_graph_in_child(domain: str = "lunar", triggers: int = 60,

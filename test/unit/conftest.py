@@ -1,6 +1,11 @@
-"""Shared fixtures: a tiny classifier + autoencoder trained in seconds on tinted ramps."""
+"""Shared fixtures: a tiny classifier + autoencoder trained in seconds on tinted ramps, and
+node processes started and cleaned up for multi-process tests."""
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -53,3 +58,43 @@ def descriptor_explainer(setup):
         features = DescriptorFeatures().fit(calibration, estimator.autoencoder(calibration))
     labels = torch.arange(len(calibration)) % len(LABELS)
     return DescriptorExplainer(features).fit(calibration, labels, [calibration.flip(-1)])
+
+
+class Processes:
+    """Python child processes with this environment (loopback DDS, domain id)."""
+
+    PERCEPTION = ("-c", "from competency_cf.ros.pipeline import perception_main; "
+                  "raise SystemExit(perception_main())", "--ros-args")
+
+    def __init__(self):
+        self.started = []
+
+    def python(self, *args) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+        self.started.append(process)
+        return process
+
+    def perception(self, *parameters: str) -> subprocess.Popen:
+        """The perception node alone; `parameters` as NAME:=VALUE."""
+        return self.python(*self.PERCEPTION, *[arg for p in parameters for arg in ("-p", p)])
+
+    @staticmethod
+    def interrupt(process, timeout: float = 30.0) -> str:
+        """Ctrl-C, as a user would; killed when it does not end in `timeout`. Its output."""
+        process.send_signal(signal.SIGINT)
+        try:
+            return process.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.communicate()[0]
+
+
+@pytest.fixture
+def processes():
+    started = Processes()
+    yield started
+    for process in started.started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

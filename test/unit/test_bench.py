@@ -65,7 +65,7 @@ def test_bench_report_checks_every_target_and_writes_one_file(tmp_path):
             BenchRow("LGD", "reference", 60, 0.75, 250.0, 300.0, 200.0)]
     perception = [PerceptionBenchRow("torch", 300, 100.0, 9.0, 12.0),
                   PerceptionBenchRow("onnx", 300, 180.0, 5.0, 8.0)]
-    graph = GraphBench("lunar", 60, 60, 60, 0, 60, (60.0, 90.0), (80.0, 300.0), 1100.0)
+    graph = GraphBench("lunar", 60, 60, 60, 0, 60, (60.0, 90.0), (80.0, 300.0), 1100.0, 0.02)
     report = BenchReport({"lunar": DomainBench(rows, [ExplainerBenchRow("None", 60, 1.0, 1.5)],
                                                perception)}, graph)
     met = {target.split(": ", 1)[-1]: ok for target, _, ok in report.checks()}

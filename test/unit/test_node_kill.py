@@ -1,10 +1,7 @@
 """Killing a node process mid-run: the other processes keep working and the recording stays
 readable."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -16,20 +13,11 @@ from std_msgs.msg import Float32
 from competency_cf.ros.image_codec import encode
 from competency_cf.ros.recorder import read_bag
 
-PERCEPTION = ("from competency_cf.ros.pipeline import perception_main; "
-              "raise SystemExit(perception_main())")
 
-
-def _start(argv):
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ))
-
-
-def test_killing_perception_leaves_recorder_and_camera_working(tmp_path):
+def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, processes):
     out = tmp_path / "recording"
-    recorder = _start([sys.executable, "-m", "competency_cf", "record", "--out", str(out)])
-    perception = _start([sys.executable, "-c", PERCEPTION, "--ros-args", "-p",
-                         "image_topic:=/kill_test/image"])
+    recorder = processes.python("-m", "competency_cf", "record", "--out", str(out))
+    perception = processes.perception("image_topic:=/kill_test/image")
     context = rclpy.Context()
     rclpy.init(context=context)
     scores = []
@@ -59,10 +47,7 @@ def test_killing_perception_leaves_recorder_and_camera_working(tmp_path):
         node.destroy_node()
     finally:
         context.try_shutdown()
-        if perception.poll() is None:
-            perception.kill()
-        recorder.send_signal(signal.SIGINT)
-        output, _ = recorder.communicate(timeout=30)
+        output = processes.interrupt(recorder)
     assert recorder.returncode == 0, output
     recorded = [m.data for topic, _, m in read_bag(out / "bag")
                 if topic == "/perception_node/competency"]

@@ -1,9 +1,5 @@
 """The perception node in its own process, fed compressed frames over loopback DDS."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,12 +11,9 @@ from std_msgs.msg import Float32
 from competency_cf.ros.image_codec import encode_compressed
 
 
-def test_perception_node_process_scores_compressed_frames():
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from competency_cf.ros.pipeline import perception_main; "
-         "raise SystemExit(perception_main())", "--ros-args", "-p", "input_transport:=compressed",
-         "-p", "image_topic:=/two_process/image"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+def test_perception_node_process_scores_compressed_frames(processes):
+    process = processes.perception("input_transport:=compressed",
+                                   "image_topic:=/two_process/image")
     context = rclpy.Context()
     rclpy.init(context=context)
     scores = []
@@ -40,11 +33,6 @@ def test_perception_node_process_scores_compressed_frames():
         node.destroy_node()
     finally:
         context.try_shutdown()
-        process.send_signal(signal.SIGINT)
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
+        output = processes.interrupt(process, timeout=20)
     assert len(scores) >= 3, output
     assert all(0.0 <= score <= 1.0 for score in scores)
