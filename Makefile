@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo score-demo bench soak train examples calibrate-report evaluate explain-eval clean-venv
+.PHONY: venv test test-gpu demo score-demo bench soak train examples calibrate-report evaluate explain-eval clean-venv
 
 venv: $(STAMP)
 
@@ -22,7 +22,11 @@ $(STAMP): requirements.txt constraints.txt setup.py
 	touch $(STAMP)
 
 test: venv
-	$(PY) -m pytest test
+	$(PY) -m pytest test --ignore=test/gpu
+
+# The CUDA paths (scoring, counterfactual search, the 4-bit LLM explainer); needs a CUDA GPU.
+test-gpu: venv
+	$(PY) -m pytest test/gpu
 
 # A live run of the whole graph on a scripted drive (make demo DOMAIN=speed for signs).
 demo: venv
