@@ -121,19 +121,19 @@ def bench_perception(scorers: dict, image_size: int, frames: int = 300,
                      source: tuple[int, int] = (480, 640)) -> list[PerceptionBenchRow]:
     """Frames per second at batch 1 from an rgb8 message of `source` size (height, width):
     decode, resize to the network input, score. Same message for every backend."""
-    from competency_cf.ros.image_codec import encode, rgb_to_tensor, to_rgb_float
+    from competency_cf.ros.image_codec import encode, to_tensor
 
     rng = np.random.default_rng(0)
     msg = encode(rng.integers(0, 256, (*source, 3), dtype=np.uint8), "rgb8")
     rows = []
     for name, scorer in scorers.items():
         for _ in range(10):  # warm-up
-            scorer.evaluate(rgb_to_tensor(to_rgb_float(msg), image_size))
+            scorer.evaluate(to_tensor(msg, image_size))
         times = []
         with torch.no_grad():
             for _ in range(frames):
                 started = time.perf_counter()
-                scorer.evaluate(rgb_to_tensor(to_rgb_float(msg), image_size))
+                scorer.evaluate(to_tensor(msg, image_size))
                 times.append((time.perf_counter() - started) * 1000.0)
         rows.append(PerceptionBenchRow(name, frames, 1000.0 / float(np.mean(times)),
                                        float(np.percentile(times, 50)),

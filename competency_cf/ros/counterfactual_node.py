@@ -114,7 +114,7 @@ class CounterfactualNode(ManagedNode):
 
     def _answer(self, msg) -> None:
         try:
-            image = to_tensor(msg, self.size).to(self.values["device"])
+            image = to_tensor(msg, self.size, self.values["device"])
         except ImageDecodeError as error:
             self.get_logger().warning(f"skipping a trigger frame: {error}")
             return

@@ -9,6 +9,7 @@ decoded with Pillow.
 
 from __future__ import annotations
 
+import array
 import sys
 
 import numpy as np
@@ -39,7 +40,9 @@ def decode(msg) -> np.ndarray:
         raise ImageDecodeError(f"empty image {width}x{height}")
     if step < row_bytes:
         raise ImageDecodeError(f"step {step} is shorter than a row ({row_bytes} bytes)")
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    # A received message's data is an array.array: read it in place instead of copying it.
+    data = np.frombuffer(msg.data if isinstance(msg.data, (bytes, array.array))
+                         else bytes(msg.data), dtype=np.uint8)
     if data.size < step * height:
         raise ImageDecodeError(f"{data.size} data bytes for {height} rows of {step} bytes")
     rows = data[:step * height].reshape(height, step)[:, :row_bytes]
@@ -65,32 +68,49 @@ def decode_compressed(msg) -> np.ndarray:
                                f"{error}") from error
 
 
-def to_rgb_float(msg) -> np.ndarray:
-    """(H, W, 3) float32 RGB in [0, 1] from any supported Image or a CompressedImage."""
+def to_rgb(msg) -> np.ndarray:
+    """(H, W, 3) RGB from any supported Image or a CompressedImage: uint8 as sent for 8-bit
+    sources (no conversion of a large frame that is about to be resized), else float32 in
+    [0, 1]."""
     if is_compressed(msg):
-        return decode_compressed(msg).astype(np.float32) / 255.0
+        return decode_compressed(msg)
     image = decode(msg)
-    encoding = msg.encoding
-    if encoding.startswith("bgr"):
+    if msg.encoding.startswith("bgr"):
         image = image[..., [2, 1, 0] + ([3] if image.shape[-1] == 4 else [])]
     image = image[..., :3] if image.shape[-1] >= 3 else np.repeat(image, 3, axis=-1)
     if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
+        return image
     if image.dtype == np.uint16:
         return image.astype(np.float32) / 65535.0
     image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
     return np.clip(image, 0.0, 1.0)  # 32FC1: taken as intensities in [0, 1]
 
 
-def to_tensor(msg, size: int | None = None) -> torch.Tensor:
+def to_rgb_float(msg) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] from any supported Image or a CompressedImage."""
+    image = to_rgb(msg)
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
+
+
+def to_rgb8(rgb: np.ndarray) -> np.ndarray:
+    """`to_rgb`'s output as uint8 (for display and re-publishing)."""
+    return rgb if rgb.dtype == np.uint8 else (rgb * 255.0).round().astype(np.uint8)
+
+
+def to_tensor(msg, size: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
     """(1, 3, size, size) float32 tensor in the package convention, resized when `size` is set."""
-    return rgb_to_tensor(to_rgb_float(msg), size)
+    return rgb_to_tensor(to_rgb(msg), size, device)
 
 
-def rgb_to_tensor(rgb: np.ndarray, size: int | None = None) -> torch.Tensor:
-    """(H, W, 3) float RGB in [0, 1] -> (1, 3, size, size) tensor (antialiased resize)."""
-    image = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
-    image = image.unsqueeze(0)
+def rgb_to_tensor(rgb: np.ndarray, size: int | None = None,
+                  device: str | torch.device = "cpu") -> torch.Tensor:
+    """(H, W, 3) uint8 RGB, or float RGB in [0, 1] -> (1, 3, size, size) float32 tensor on
+    `device` (antialiased resize). The frame moves to the device first, as uint8 when it is,
+    so a GPU converts and resizes it."""
+    rgb = np.ascontiguousarray(rgb)
+    image = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).to(device)
+    image = image.float().div_(255.0) if image.dtype == torch.uint8 else image.float()
+    image = image.permute(2, 0, 1).unsqueeze(0)
     if size is not None and tuple(image.shape[-2:]) != (size, size):
         image = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
                                                 align_corners=False, antialias=True)

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 DETECTION_GRACE_S = 1.5  # a trigger this long after a segment ends still counts for it
 
@@ -156,7 +155,7 @@ class Monitor:
         from sensor_msgs.msg import Image
         from std_msgs.msg import Float32, String
 
-        from competency_cf.ros.image_codec import to_rgb_float
+        from competency_cf.ros.image_codec import to_rgb, to_rgb8
 
         self.node = rclpy.create_node("demo_monitor", context=context)
         self.timeline = Timeline()
@@ -185,12 +184,12 @@ class Monitor:
             value = self.timeline.competency[-1][1] if self.timeline.competency else float("nan")
             self.timeline.triggers[stamp(msg.header)] = {
                 "time": now(), "competency": value,
-                "frame": (to_rgb_float(msg) * 255).astype(np.uint8)}
+                "frame": to_rgb8(to_rgb(msg))}
 
         def on_counterfactual(msg):
             record = self.timeline.triggers.get(stamp(msg.header))
             if record is not None:
-                record["counterfactual"] = (to_rgb_float(msg) * 255).astype(np.uint8)
+                record["counterfactual"] = to_rgb8(to_rgb(msg))
 
         def on_detail(msg):
             detail = json.loads(msg.data)

@@ -20,7 +20,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32, String
 
 from competency_cf.ros.image_codec import (ImageDecodeError, encode, is_compressed, rgb_to_tensor,
-                                           to_rgb_float)
+                                           to_rgb, to_rgb8)
 from competency_cf.ros.latest import LatestSlot
 from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.overlay import debug_overlay
@@ -174,14 +174,13 @@ class PerceptionNode(ManagedNode):
             return
         started = time.perf_counter()
         try:
-            rgb = to_rgb_float(msg)
+            rgb = to_rgb(msg)
         except ImageDecodeError as error:
             self.bad_frames += 1
             self._warn_rate_limited(f"skipping a frame: {error} ({self.bad_frames} so far)")
             return
         with torch.no_grad():
-            result = self.scorer.evaluate(rgb_to_tensor(rgb, self.size)
-                                          .to(self.values["device"]))
+            result = self.scorer.evaluate(rgb_to_tensor(rgb, self.size, self.values["device"]))
         competency = float(result.competency[0])
         prediction = int(result.prediction[0])
         self.latency_ms = (time.perf_counter() - started) * 1000.0
@@ -192,7 +191,7 @@ class PerceptionNode(ManagedNode):
                      "p_max": f"{float(result.p_max[0]):.4f}",
                      "p_id": f"{float(result.p_in_distribution[0]):.4f}"}
         self.competency_pub.publish(Float32(data=competency))
-        frame = (rgb * 255.0).round().astype("uint8")
+        frame = to_rgb8(rgb)
         if self.trigger.update(competency, stamp_seconds(msg.header)):
             # The original frame and header; a compressed frame goes out decoded, as rgb8.
             self.trigger_pub.publish(encode(frame, "rgb8", msg.header) if is_compressed(msg)

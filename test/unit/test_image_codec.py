@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from competency_cf.ros.image_codec import (ENCODINGS, ImageDecodeError, decode, encode,
-                                           encode_compressed, tensor_to_msg, to_rgb_float,
-                                           to_tensor)
+                                           encode_compressed, rgb_to_tensor, tensor_to_msg,
+                                           to_rgb, to_rgb8, to_rgb_float, to_tensor)
 
 
 def _round_trip(msg):
@@ -56,6 +56,18 @@ def test_bgr_and_mono_become_rgb_in_unit_range():
     assert np.allclose(to_rgb_float(mono), 1.0)
     tensor = to_tensor(encode(np.full((10, 20, 4), 128, np.uint8), "rgba8"), size=8)
     assert tensor.shape == (1, 3, 8, 8) and abs(float(tensor.mean()) - 128 / 255) < 1e-3
+
+
+def test_8_bit_frames_stay_uint8_until_the_tensor():
+    rgb = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    decoded = to_rgb(_round_trip(encode(rgb, "rgb8")))
+    assert decoded.dtype == np.uint8 and np.array_equal(decoded, rgb)
+    assert to_rgb8(decoded) is decoded
+    # Converting on the tensor's device gives what converting the whole frame first gave.
+    assert torch.allclose(rgb_to_tensor(rgb, 8), rgb_to_tensor(rgb.astype(np.float32) / 255, 8),
+                          atol=1e-6)
+    deep = to_rgb(encode(np.full((2, 2), 65535, np.uint16), "mono16"))
+    assert deep.dtype == np.float32 and np.array_equal(to_rgb8(deep), np.full((2, 2, 3), 255))
 
 
 def test_tensor_to_msg_and_back():
