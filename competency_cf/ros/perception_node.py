@@ -1,8 +1,10 @@
 """perception_node: PaRCE competency for the newest camera frame, and the low-competency trigger.
 
-The image callback only stores the newest frame; scoring runs on a timer at `max_rate_hz` in its
-own callback group, so a slow model drops stale frames instead of queueing them. Outputs carry
-the source frame's header.
+The image callback only stores the newest frame; a timer at `max_rate_hz` wakes the node's
+scoring thread, which takes that frame, so a slow model drops stale frames instead of queueing
+them. One thread does all full-resolution work, so its large buffers are reused rather than
+spread over the executor's threads (and their allocator arenas). Outputs carry the source
+frame's header.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from pathlib import Path
 
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -26,6 +27,7 @@ from competency_cf.ros.managed_node import ManagedNode
 from competency_cf.ros.overlay import debug_overlay
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.trigger import LowCompetencyTrigger
+from competency_cf.ros.worker import Worker
 
 PARAMS = COMMON + (
     Param("image_topic", "/camera/image_raw", "camera topic (sensor_msgs/Image)",
@@ -70,7 +72,7 @@ class PerceptionNode(ManagedNode):
         declare(self, PARAMS)
         self.frames = LatestSlot()
         self.estimator = self.scorer = None
-        self.processed = self.bad_frames = 0
+        self.processed = self.bad_frames = self.errors = 0
         self.latency_ms = 0.0
         self.last = {}
         self.explanation = ""
@@ -136,6 +138,7 @@ class PerceptionNode(ManagedNode):
             return [], "unknown"
 
     def on_activate(self, state) -> TransitionCallbackReturn:
+        self.worker = Worker(self._process, self._failed, name="perception").start()
         self.inputs = [
             self.create_subscription(
                 *self._camera_input(), self.frames.put, qos_profile_sensor_data,
@@ -143,8 +146,8 @@ class PerceptionNode(ManagedNode):
                 event_callbacks=_incompatible_qos_warning(self)),
             self.create_subscription(String, self.values["explanation_topic"],
                                      self._on_explanation, QoSProfile(depth=10)),
-            self.create_timer(1.0 / self.get_parameter("max_rate_hz").value, self._process,
-                              callback_group=MutuallyExclusiveCallbackGroup()),
+            self.worker,
+            self.create_timer(1.0 / self.get_parameter("max_rate_hz").value, self.worker.notify),
             self.create_timer(1.0, self._publish_diagnostics),
         ]
         self._started = time.monotonic()
@@ -168,17 +171,22 @@ class PerceptionNode(ManagedNode):
             self._last_warning = now
             self.get_logger().warning(text)
 
-    def _process(self) -> None:
+    def _failed(self, error: Exception) -> None:
+        self.errors += 1
+        self._warn_rate_limited(f"scoring a frame failed: {error!r} ({self.errors} so far)")
+
+    def _process(self) -> bool:
+        """Score the newest frame. Always False: one frame per timer tick."""
         msg = self.frames.take()
         if msg is None or self.scorer is None:
-            return
+            return False
         started = time.perf_counter()
         try:
             rgb = to_rgb(msg)
         except ImageDecodeError as error:
             self.bad_frames += 1
             self._warn_rate_limited(f"skipping a frame: {error} ({self.bad_frames} so far)")
-            return
+            return False
         with torch.no_grad():
             result = self.scorer.evaluate(rgb_to_tensor(rgb, self.size, self.values["device"]))
         competency = float(result.competency[0])
@@ -200,12 +208,14 @@ class PerceptionNode(ManagedNode):
         if self.get_parameter("publish_debug_image").value:
             self.debug_pub.publish(encode(debug_overlay(frame, competency, self.threshold, label,
                                                         self.explanation), "rgb8", msg.header))
+        return False
 
     def _publish_diagnostics(self) -> None:
         elapsed = max(1e-6, time.monotonic() - self._started)
         values = {"input_rate_hz": f"{self.frames.received / elapsed:.2f}",
                   "processed_rate_hz": f"{self.processed / elapsed:.2f}",
                   "dropped_frames": str(self.frames.dropped), "bad_frames": str(self.bad_frames),
+                  "errors": str(self.errors),
                   "latency_ms": f"{self.latency_ms:.2f}", "device": self.values["device"],
                   "backend": getattr(self.scorer, "provider", "torch"),
                   "model_sha256": self.model_hash,
