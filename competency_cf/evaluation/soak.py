@@ -1,10 +1,12 @@
 """`make soak`: the graph under a fast, large camera for minutes, with a printed verdict.
 
-A camera publishes `width` x `height` rgb8 frames (domain renders, enlarged; every fourth one
-degraded with noise so triggers happen) at `rate_hz` into perception, counterfactual and explainer
-nodes in one process. Every second the perception node's processed rate, dropped frames and the
-process's RSS are sampled. Verdict: perception keeps its `max_rate_hz` (within 10 %), stale frames
-are dropped and counted rather than queued, and RSS after warm-up grows by at most 5 %.
+A camera publishes `width` x `height` rgb8 frames (domain renders, enlarged) at `rate_hz` into
+perception, counterfactual and explainer nodes in one process; for half a second in every
+`DEGRADED_EVERY_S` the frames are degraded with noise, so triggers happen at a steady pace (a
+pattern by frame index would alias with the perception rate). Every second the perception node's
+processed rate, dropped frames and the process's RSS are sampled. Verdict: perception keeps its
+`max_rate_hz` (within 10 %), stale frames are dropped and counted rather than queued, and RSS
+after warm-up grows by at most 5 %.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 WARM_UP_FRACTION = 0.2  # RSS growth is measured from this point of the run
+DEGRADED_EVERY_S = 3.0  # longer than the perception node's default cooldown (2 s)
+DEGRADED_FOR_S = 0.5
 
 
 def rss_mb() -> float:
@@ -63,7 +67,9 @@ class SoakResult:
         return {**asdict(self), "rss_growth": self.rss_growth, "verdict": self.verdict()}
 
 
-def _frames(domain_name: str, width: int, height: int, count: int = 8) -> list[np.ndarray]:
+def _frames(domain_name: str, width: int, height: int,
+            count: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Clean and noisy (H, W, 3) uint8 frames."""
     import torch
 
     from competency_cf.data.causes import degrade
@@ -71,10 +77,15 @@ def _frames(domain_name: str, width: int, height: int, count: int = 8) -> list[n
     from competency_cf.data.synthesize import render_sample
 
     domain = get_domain(domain_name)
-    images = render_sample(domain, per_class=1, offset=700_000).images[:count]
-    images[::4] = degrade(images[::4], "noise", 80.0, generator=torch.Generator().manual_seed(0))
-    large = torch.nn.functional.interpolate(images, size=(height, width), mode="nearest")
-    return [(image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for image in large]
+    clean = render_sample(domain, per_class=1, offset=700_000).images[:count]
+    noisy = degrade(clean, "noise", 80.0, generator=torch.Generator().manual_seed(0))
+
+    def enlarge(images):
+        large = torch.nn.functional.interpolate(images, size=(height, width), mode="nearest")
+        return [(image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                for image in large]
+
+    return enlarge(clean), enlarge(noisy)
 
 
 def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
@@ -89,7 +100,8 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
     from competency_cf.ros.image_codec import encode
     from competency_cf.ros.pipeline import create_node, start
 
-    messages = [encode(frame, "rgb8") for frame in _frames(domain, width, height)]
+    clean, noisy = ([encode(frame, "rgb8") for frame in frames]
+                    for frames in _frames(domain, width, height))
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
@@ -107,8 +119,13 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             executor.add_node(node)
         started = time.monotonic()
         samples = []
-        paced = PacedCamera(camera, publisher, rate_hz,
-                            lambda index: messages[index % len(messages)])
+
+        def frame(index):
+            degraded = (index / rate_hz) % DEGRADED_EVERY_S < DEGRADED_FOR_S
+            pool = noisy if degraded else clean
+            return pool[index % len(pool)]
+
+        paced = PacedCamera(camera, publisher, rate_hz, frame)
 
         def sample():
             elapsed = time.monotonic() - started
