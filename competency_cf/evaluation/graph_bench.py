@@ -59,7 +59,10 @@ def _cpu_while(spin, seconds: float) -> float:
     return (cpu() - cpu_started) / (time.monotonic() - started)
 
 
-def _frames(domain_name: str, count: int):
+def competent_and_low_frames(domain_name: str, count: int):
+    """(clean, noisy) 64 px images of the domain: clean ones at least 0.05 above the competency
+    threshold, noisy ones (noise 80) at least 0.05 below it, so each reliably sets the trigger's
+    state whichever of them perception samples."""
     import torch
 
     from competency_cf.competency.parce import load_estimator
@@ -96,7 +99,7 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
     from competency_cf.ros.image_codec import tensor_to_msg
     from competency_cf.ros.pipeline import create_node, start
 
-    clean, noisy = _frames(domain, triggers)
+    clean, noisy = competent_and_low_frames(domain, triggers)
     context = rclpy.Context()
     rclpy.init(context=context)
     sent, first_counterfactual, first_explanation = {}, {}, {}

@@ -67,25 +67,18 @@ class SoakResult:
         return {**asdict(self), "rss_growth": self.rss_growth, "verdict": self.verdict()}
 
 
-def _frames(domain_name: str, width: int, height: int,
-            count: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Clean and noisy (H, W, 3) uint8 frames."""
+def _frames(domain_name: str, width: int, height: int) -> tuple[list, list]:
+    """Competent and low-competency (H, W, 3) uint8 frames, enlarged from the domain's size."""
     import torch
 
-    from competency_cf.data.causes import degrade
-    from competency_cf.data.domains import get_domain
-    from competency_cf.data.synthesize import render_sample
-
-    domain = get_domain(domain_name)
-    clean = render_sample(domain, per_class=1, offset=700_000).images[:count]
-    noisy = degrade(clean, "noise", 80.0, generator=torch.Generator().manual_seed(0))
+    from competency_cf.evaluation.graph_bench import competent_and_low_frames
 
     def enlarge(images):
         large = torch.nn.functional.interpolate(images, size=(height, width), mode="nearest")
         return [(image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
                 for image in large]
 
-    return enlarge(clean), enlarge(noisy)
+    return tuple(enlarge(images[:4]) for images in competent_and_low_frames(domain_name, 8))
 
 
 def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
