@@ -1,12 +1,13 @@
 """explainer_node: one sentence on why a frame had low competency.
 
-Trigger frames are cached by header stamp (bounded); each counterfactual that arrives is paired
-with its trigger frame by stamp, queued one entry per trigger (a refined counterfactual replaces
-the waiting fast one) and explained on the node's worker thread, woken by each new pair. The
-backend is the descriptor explainer by default, or the LLM explainer with a model directory
-(loaded in `on_configure`; the descriptor explainer stands in when the LLM cannot run). The
-backend runs in its own thread: an explanation slower than `timeout_s` is abandoned and counted,
-a failing one is logged and counted (both in /diagnostics), and neither stops the node.
+Trigger frames are cached by header stamp (bounded, at the network's input size); each
+counterfactual that arrives is paired with its trigger frame by stamp, queued one entry per
+trigger (a refined counterfactual replaces the waiting fast one) and explained on the node's
+worker thread, woken by each new pair. The backend is the descriptor explainer by default, or the
+LLM explainer with a model directory (loaded in `on_configure`; the descriptor explainer stands in
+when the LLM cannot run). The backend runs in its own thread: an explanation slower than
+`timeout_s` is abandoned and counted, a failing one is logged and counted (both in /diagnostics),
+and neither stops the node.
 """
 
 from __future__ import annotations
@@ -133,7 +134,14 @@ class ExplainerNode(ManagedNode):
             cache.popitem(last=False)
 
     def _on_trigger(self, msg: Image) -> None:
-        self._remember(self.frames, stamp_key(msg.header), msg)
+        # Kept as the network-sized tensor, not the camera frame: the cache then holds a few
+        # hundred kilobytes whatever the camera's resolution.
+        try:
+            image = to_tensor(msg, self.size)
+        except ImageDecodeError as error:
+            self.get_logger().warning(f"skipping a trigger frame: {error}")
+            return
+        self._remember(self.frames, stamp_key(msg.header), (msg.header, image))
 
     def _on_detail(self, msg: String) -> None:
         try:
@@ -162,14 +170,13 @@ class ExplainerNode(ManagedNode):
         waiting = self.pairs.take()
         if waiting is None or self.explainer is None:
             return False
-        frame, counterfactual = waiting[1]
+        (header, original), counterfactual = waiting[1]
         try:
-            original = to_tensor(frame, self.size)
             paired = to_tensor(counterfactual, self.size)
         except ImageDecodeError as error:
             self.get_logger().warning(f"skipping a pair: {error}")
             return True
-        detail = self.details.get(stamp_key(frame.header), {})
+        detail = self.details.get(stamp_key(header), {})
         method = str(detail.get("method", "counterfactual"))
         self._running = _in_daemon_thread(self.explainer.explain, original, paired, method)
         try:
@@ -187,8 +194,8 @@ class ExplainerNode(ManagedNode):
         self.explained += 1
         self.text_pub.publish(String(data=explanation.text))
         self.detail_pub.publish(String(data=json.dumps({
-            "stamp": {"sec": frame.header.stamp.sec, "nanosec": frame.header.stamp.nanosec},
-            "frame_id": frame.header.frame_id, "cause": explanation.cause,
+            "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
+            "frame_id": header.frame_id, "cause": explanation.cause,
             "direction": explanation.direction, "confidence": round(explanation.confidence, 4),
             "text": explanation.text, "method": method, "backend": explanation.backend,
             "competency_before": detail.get("competency_before"),
