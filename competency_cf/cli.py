@@ -34,10 +34,11 @@ def _add_domain(parser: argparse.ArgumentParser) -> None:
                         help="built-in domain (default: lunar)")
 
 
-def _add_models(parser: argparse.ArgumentParser) -> None:
+def _add_models(parser: argparse.ArgumentParser, device: bool = True) -> None:
     parser.add_argument("--models", type=Path, default=None,
                         help="models directory (default: the installed models/<domain>)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    if device:
+        parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
 def _models_dir(args, domain: str | None = None) -> Path:
@@ -494,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "reference) and the explainer, side by side; writes "
                                 "results/bench.{md,json}")
     bench.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
-    bench.add_argument("--models", type=Path, default=None)
+    _add_models(bench, device=False)  # the targets are CPU figures
     bench.add_argument("--per-cause", type=_positive_int, default=10,
                        help="example images per cause (default: 10)")
     bench.add_argument("--triggers", type=_positive_int, default=60,
@@ -515,8 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     onnx = commands.add_parser("export-onnx", help="export classifier + autoencoder as one ONNX "
                                "graph for the perception node's onnx backend")
     _add_domain(onnx)
-    onnx.add_argument("--models", type=Path, default=None,
-                      help="models directory (default: the installed models/<domain>)")
+    _add_models(onnx, device=False)
     onnx.add_argument("--out", type=Path, default=None,
                       help="output file (default: <models>/competency.onnx)")
     onnx.set_defaults(handler=cmd_export_onnx)
