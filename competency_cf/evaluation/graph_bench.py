@@ -84,6 +84,23 @@ def competent_and_low_frames(domain_name: str, count: int):
     return clean, noisy
 
 
+def start_graph(context, domain: str, perception_parameters=()) -> list:
+    """Perception, counterfactual and explainer nodes of `domain` in `context`, configured and
+    active, as `competency-cf pipeline` runs them; `perception_parameters` override the
+    perception node's defaults."""
+    from rclpy.parameter import Parameter
+
+    from competency_cf.ros.pipeline import create_node, start
+
+    nodes = [create_node(name, context=context, parameter_overrides=[
+                 Parameter("domain", value=domain),
+                 *(perception_parameters if name == "perception_node" else ())])
+             for name in ("perception_node", "counterfactual_node", "explainer_node")]
+    if not all(start(node) for node in nodes):
+        raise RuntimeError("a node failed to configure; see the log above")
+    return nodes
+
+
 def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0) -> GraphBench:
     """`pair_hz` competent/degraded frame pairs per second: slow enough that each trigger is
     served before the next (a newer trigger replaces a waiting one by design)."""
@@ -97,22 +114,14 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
 
     from competency_cf.evaluation.paced_camera import PacedCamera
     from competency_cf.ros.image_codec import tensor_to_msg
-    from competency_cf.ros.pipeline import create_node, start
 
     clean, noisy = competent_and_low_frames(domain, triggers)
     context = rclpy.Context()
     rclpy.init(context=context)
     sent, first_counterfactual, first_explanation = {}, {}, {}
     try:
-        overrides = {"perception_node": [Parameter("cooldown_s", value=0.0),
-                                         Parameter("max_rate_hz", value=50.0)],
-                     "counterfactual_node": [], "explainer_node": []}
-        nodes = [create_node(name, context=context,
-                             parameter_overrides=overrides[name] + [Parameter("domain",
-                                                                              value=domain)])
-                 for name in overrides]
-        if not all(start(node) for node in nodes):
-            raise RuntimeError("a node failed to configure; see the log above")
+        nodes = start_graph(context, domain, [Parameter("cooldown_s", value=0.0),
+                                              Parameter("max_rate_hz", value=50.0)])
         camera = rclpy.create_node("bench_camera", context=context)
         publisher = camera.create_publisher(Image, "/camera/image_raw", 10)
 

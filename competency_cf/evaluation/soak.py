@@ -85,25 +85,19 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
          width: int = 1280, height: int = 720, show_progress: bool = True) -> SoakResult:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
     from competency_cf.evaluation.paced_camera import PacedCamera
+    from competency_cf.evaluation.graph_bench import start_graph
     from competency_cf.ros.image_codec import encode
-    from competency_cf.ros.pipeline import create_node, start
 
     clean, noisy = ([encode(frame, "rgb8") for frame in frames]
                     for frames in _frames(domain, width, height))
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
-        names = ("perception_node", "counterfactual_node", "explainer_node")
-        nodes = [create_node(name, context=context,
-                             parameter_overrides=[Parameter("domain", value=domain)])
-                 for name in names]
-        if not all(start(node) for node in nodes):
-            raise RuntimeError("a node failed to configure; see the log above")
+        nodes = start_graph(context, domain)
         perception, _, explainer = nodes
         camera = rclpy.create_node("soak_camera", context=context)
         publisher = camera.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
