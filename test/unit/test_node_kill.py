@@ -2,7 +2,6 @@
 readable."""
 
 import signal
-import time
 
 import numpy as np
 import rclpy
@@ -12,6 +11,7 @@ from std_msgs.msg import Float32
 
 from competency_cf.ros.image_codec import encode
 from competency_cf.ros.recorder import read_bag
+from spin import spin
 
 
 def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, processes):
@@ -31,10 +31,8 @@ def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, process
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         frame = encode(np.full((64, 64, 3), 100, np.uint8), "rgb8")
-        deadline = time.monotonic() + 40.0
-        while time.monotonic() < deadline and len(scores) < 3:  # perception is up
-            camera.publish(frame)
-            executor.spin_once(timeout_sec=0.1)
+        spin(executor, 40.0, until=lambda: len(scores) >= 3,  # perception is up
+             each=lambda: camera.publish(frame), period=0.1)
         assert len(scores) >= 3
         perception.send_signal(signal.SIGKILL)
         perception.wait(timeout=10)

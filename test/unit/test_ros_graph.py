@@ -6,7 +6,6 @@ stamp. DDS stays on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, set by th
 """
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from std_msgs.msg import Float32, String
 
 from competency_cf.ros.image_codec import encode
 from competency_cf.ros.pipeline import create_node, start
+from spin import spin
 
 SCENARIO = """
 segments:
@@ -43,12 +43,6 @@ def _executor(context, nodes):
     for node in nodes:
         executor.add_node(node)
     return executor
-
-
-def _spin(executor, seconds, until=None):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not (until and until()):
-        executor.spin_once(timeout_sec=0.05)
 
 
 def _stamp(header):
@@ -80,7 +74,7 @@ def test_brightness_segment_is_detected_counterfactualised_and_explained(context
     sink.create_subscription(Float32, "/perception_node/competency",
                              lambda m: got["competency"].append(m.data), qos)
     executor = _executor(context, nodes + [sink])
-    _spin(executor, 20.0, until=lambda: len(got["explanations"]) >= 2 and camera.finished)
+    spin(executor, 20.0, until=lambda: len(got["explanations"]) >= 2 and camera.finished)
     executor.shutdown()
     assert got["competency"], "the perception node published no competency"
     assert len(got["triggers"]) == 1, got["triggers"]
@@ -110,10 +104,10 @@ def test_perception_survives_garbage_frames(context):
            Image(height=64, width=64, encoding="rgb8", step=192, data=b"\x00" * 10)]
     bad[0].step = 2  # shorter than a row
     executor = _executor(context, [perception, source, sink])
-    _spin(executor, 0.5)  # discovery
+    spin(executor, 0.5)  # discovery
     for frame in bad + [good] + bad + [good]:
         publisher.publish(frame)
-        _spin(executor, 0.3)
+        spin(executor, 0.3)
     executor.shutdown()
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
     assert perception.bad_frames == 6
@@ -204,7 +198,7 @@ def test_a_failing_or_hanging_explainer_stops_nothing_else(context, tmp_path, fa
                              lambda m: counts.__setitem__("counterfactuals",
                                                           counts["counterfactuals"] + 1), 50)
     executor = _executor(context, nodes + [sink])
-    _spin(executor, 15.0, until=lambda: camera.finished)
+    spin(executor, 15.0, until=lambda: camera.finished)
     release.set()
     executor.shutdown()
     assert counts["competency"] >= 30 and counts["counterfactuals"] >= 1

@@ -1,7 +1,5 @@
 """The perception node in its own process, fed compressed frames over loopback DDS."""
 
-import time
-
 import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -9,6 +7,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float32
 
 from competency_cf.ros.image_codec import encode_compressed
+from spin import spin
 
 
 def test_perception_node_process_scores_compressed_frames(processes):
@@ -25,10 +24,8 @@ def test_perception_node_process_scores_compressed_frames(processes):
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         frame = encode_compressed(np.full((64, 64, 3), 110, np.uint8), "jpeg")
-        deadline = time.monotonic() + 40.0  # the node's process imports torch first
-        while time.monotonic() < deadline and len(scores) < 3:
-            publisher.publish(frame)
-            executor.spin_once(timeout_sec=0.2)
+        spin(executor, 40.0, until=lambda: len(scores) >= 3,  # the process imports torch first
+             each=lambda: publisher.publish(frame), period=0.2)
         executor.shutdown()
         node.destroy_node()
     finally:
