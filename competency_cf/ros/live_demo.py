@@ -234,6 +234,7 @@ def run_live_demo(domain: str = "lunar", out: str | Path = "demo_out",
 
     from competency_cf.data.scenario import Scenario
     from competency_cf.resources import config_file
+    from competency_cf.ros.executor import teardown
     from competency_cf.ros.pipeline import NODE_CLASSES, create_node, spin_nodes, start
     from competency_cf.ros.recorder import Recorder
 
@@ -264,10 +265,7 @@ def run_live_demo(domain: str = "lunar", out: str | Path = "demo_out",
     finally:
         recorder.close()
         end = time.monotonic() - monitor.started
-        for node in nodes + helpers:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        teardown(nodes + helpers)
     rows = write_report(monitor.timeline, end, out, domain, monitor.frames / max(end, 1e-6))
     print(f"\n{domain}: injected causes, detection and explanation")
     for row in rows:

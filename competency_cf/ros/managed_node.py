@@ -28,11 +28,11 @@ class ManagedNode(LifecycleNode):
         """Drop what configure loaded; called on cleanup."""
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._release_inputs()
+        self.release_inputs()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release_inputs()
+        self.release_inputs()
         for publisher in self._lifecycle_publishers:
             self.destroy_publisher(publisher)
         self._lifecycle_publishers = []
@@ -40,17 +40,17 @@ class ManagedNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._release_inputs()
+        self.release_inputs()
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
         # A worker thread still publishing on a destroyed node would crash the process.
-        for entity in self.inputs:
-            if isinstance(entity, Worker):
-                entity.stop()
+        self.release_inputs()
         super().destroy_node()
 
-    def _release_inputs(self) -> None:
+    def release_inputs(self) -> None:
+        """Stop the workers (each finishes its step) and destroy the timers and subscriptions
+        of the active state; also the first step of taking a graph down (ros/executor.py)."""
         for entity in self.inputs:
             if isinstance(entity, Worker):
                 entity.stop()

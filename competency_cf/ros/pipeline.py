@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+# In start-up order: the camera last, so no frame goes out before the nodes that take it are
+# active.
 NODE_CLASSES = {
-    "sim_camera_node": ("competency_cf.ros.sim_camera_node", "SimCameraNode"),
     "perception_node": ("competency_cf.ros.perception_node", "PerceptionNode"),
     "counterfactual_node": ("competency_cf.ros.counterfactual_node", "CounterfactualNode"),
     "explainer_node": ("competency_cf.ros.explainer_node", "ExplainerNode"),
+    "sim_camera_node": ("competency_cf.ros.sim_camera_node", "SimCameraNode"),
 }
 
 
@@ -39,15 +41,16 @@ def start(node) -> bool:
 
 
 def spin_nodes(nodes, duration_s: float | None = None, on_tick=None) -> None:
-    """Spin `nodes` on one MultiThreadedExecutor until Ctrl-C (or `duration_s`)."""
+    """Spin `nodes` on one MultiThreadedExecutor until Ctrl-C (or `duration_s`); on the way out,
+    stop the nodes' inputs and shut the executor down (`teardown(nodes)` does the rest)."""
     import time
 
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
 
-    executor = MultiThreadedExecutor(num_threads=4)
-    for node in nodes:
-        executor.add_node(node)
+    from competency_cf.ros.executor import make_executor, stop_spinning
+
+    executor = make_executor(nodes)
     started = time.monotonic()
     try:
         while rclpy.ok() and (duration_s is None or time.monotonic() - started < duration_s):
@@ -57,13 +60,14 @@ def spin_nodes(nodes, duration_s: float | None = None, on_tick=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        executor.shutdown()
+        stop_spinning(executor, nodes)
 
 
 def run_pipeline(argv: list[str] | None = None) -> int:
     import rclpy
 
     from competency_cf.resources import config_file
+    from competency_cf.ros.executor import teardown
 
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
     parser.add_argument("--domain", default="lunar", choices=("lunar", "speed"))
@@ -83,15 +87,14 @@ def run_pipeline(argv: list[str] | None = None) -> int:
             return 1
         spin_nodes(nodes, args.duration)
     finally:
-        for node in nodes:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        teardown(nodes)
     return 0
 
 
 def _single(name: str) -> int:
     import rclpy
+
+    from competency_cf.ros.executor import teardown
 
     rclpy.init(args=sys.argv)
     node = create_node(name)
@@ -100,9 +103,7 @@ def _single(name: str) -> int:
             return 1
         spin_nodes([node])
     finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        teardown([node])
     return 0
 
 

@@ -94,6 +94,7 @@ def record(directory: str | Path, duration_s: float | None = None) -> int:
     """Record until SIGINT/SIGTERM (or `duration_s`); the files are complete either way."""
     import rclpy
 
+    from competency_cf.ros.executor import teardown
     from competency_cf.ros.pipeline import spin_nodes
 
     rclpy.init()
@@ -113,9 +114,7 @@ def record(directory: str | Path, duration_s: float | None = None) -> int:
         recorder.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        teardown([node])
     print(f"recorded {sum(recorder.counts.values())} messages to {recorder.bag_path}")
     return 0
 
