@@ -1,7 +1,8 @@
 """explainer_node: one sentence on why a frame had low competency.
 
 Trigger frames are cached by header stamp (bounded, at the network's input size); each
-counterfactual that arrives is paired with its trigger frame by stamp, queued one entry per
+counterfactual that arrives is paired with its trigger frame by stamp (one that arrives before its
+trigger frame, as two topics may deliver in either order, waits for it), queued one entry per
 trigger (a refined counterfactual replaces the waiting fast one) and explained on the node's
 worker thread, woken by each new pair. The backend is the descriptor explainer by default, or the
 LLM explainer with a model directory (loaded in `on_configure`; the descriptor explainer stands in
@@ -76,6 +77,7 @@ class ExplainerNode(ManagedNode):
         declare(self, PARAMS)
         self.frames: OrderedDict = OrderedDict()
         self.details: OrderedDict = OrderedDict()
+        self.early: OrderedDict = OrderedDict()  # counterfactuals waiting for their trigger frame
         self.pairs = PairQueue()
         self.explainer = None
         self.explained = self.unpaired = self.errors = self.timeouts = 0
@@ -128,10 +130,14 @@ class ExplainerNode(ManagedNode):
     def release(self) -> None:
         self.explainer = None  # the LLM's memory goes with it
 
-    def _remember(self, cache: OrderedDict, key, value) -> None:
+    def _remember(self, cache: OrderedDict, key, value) -> list:
+        """Keep `value` under `key`; the oldest entries beyond `cache_size` go, and are
+        returned."""
         cache[key] = value
+        evicted = []
         while len(cache) > self.values["cache_size"]:
-            cache.popitem(last=False)
+            evicted.append(cache.popitem(last=False))
+        return evicted
 
     def _on_trigger(self, msg: Image) -> None:
         # Kept as the network-sized tensor, not the camera frame: the cache then holds a few
@@ -141,7 +147,11 @@ class ExplainerNode(ManagedNode):
         except ImageDecodeError as error:
             self.get_logger().warning(f"skipping a trigger frame: {error}")
             return
-        self._remember(self.frames, stamp_key(msg.header), (msg.header, image))
+        key = stamp_key(msg.header)
+        self._remember(self.frames, key, (msg.header, image))
+        early = self.early.pop(key, None)
+        if early is not None:
+            self._pair(key, early)
 
     def _on_detail(self, msg: String) -> None:
         try:
@@ -153,14 +163,18 @@ class ExplainerNode(ManagedNode):
         self._remember(self.details, key, detail)
 
     def _on_counterfactual(self, msg: Image) -> None:
+        # The node's callbacks share one mutually exclusive group, so the caches need no lock.
         key = stamp_key(msg.header)
-        frame = self.frames.get(key)
-        if frame is None:
-            self.unpaired += 1
-            self.get_logger().warning(f"no trigger frame with stamp {key[0]}.{key[1]:09d} "
-                                      "for a counterfactual; skipped")
+        if key in self.frames:
+            self._pair(key, msg)
             return
-        self.pairs.put(key, (frame, msg))
+        for (sec, nanosec), _ in self._remember(self.early, key, msg):
+            self.unpaired += 1
+            self.get_logger().warning(f"no trigger frame with stamp {sec}.{nanosec:09d} came "
+                                      "for a counterfactual; skipped")
+
+    def _pair(self, key, counterfactual: Image) -> None:
+        self.pairs.put(key, (self.frames[key], counterfactual))
         self.worker.notify()
 
     def _work(self) -> bool:

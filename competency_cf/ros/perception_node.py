@@ -77,6 +77,8 @@ class PerceptionNode(ManagedNode):
         self.last = {}
         self.explanation = ""
         self._last_warning = 0.0
+        self.trigger = self.rate_timer = None
+        self.add_post_set_parameters_callback(self._apply_live_parameters)
 
     # -- lifecycle ------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -91,8 +93,7 @@ class PerceptionNode(ManagedNode):
         except (FileNotFoundError, ValueError) as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
-        threshold = self.values["competency_threshold"]
-        self.threshold = self.estimator.threshold if threshold < 0 else threshold
+        self.threshold = self._threshold(self.values["competency_threshold"])
         self.trigger = LowCompetencyTrigger(self.threshold, self.values["hysteresis"],
                                             self.values["cooldown_s"])
         self.size = int(self.estimator.autoencoder.config["image_size"])
@@ -109,6 +110,24 @@ class PerceptionNode(ManagedNode):
         self.get_logger().info(f"configured: models {self.models}, threshold "
                                f"{self.threshold:.3f}, device {self.values['device']}")
         return TransitionCallbackReturn.SUCCESS
+
+    def _threshold(self, parameter: float) -> float:
+        return self.estimator.threshold if parameter < 0 else parameter
+
+    def _apply_live_parameters(self, parameters) -> None:
+        """The trigger settings and the scoring rate take effect as soon as they are set (from
+        rqt or `ros2 param set`), not at the next configure."""
+        values = {parameter.name: parameter.value for parameter in parameters}
+        if self.trigger is not None and self.estimator is not None:
+            if "competency_threshold" in values:
+                self.threshold = self.trigger.threshold = self._threshold(
+                    values["competency_threshold"])
+            if "hysteresis" in values:
+                self.trigger.hysteresis = values["hysteresis"]
+            if "cooldown_s" in values:
+                self.trigger.cooldown_s = values["cooldown_s"]
+        if "max_rate_hz" in values and self.rate_timer in self.inputs:  # active
+            self.rate_timer.timer_period_ns = int(1e9 / values["max_rate_hz"])
 
     def _scorer(self):
         """The estimator itself (torch), or an ONNX Runtime session on the exported graph."""
@@ -139,6 +158,8 @@ class PerceptionNode(ManagedNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self.worker = Worker(self._process, self._failed, name="perception").start()
+        self.rate_timer = self.create_timer(1.0 / self.get_parameter("max_rate_hz").value,
+                                            self.worker.notify)
         self.inputs = [
             self.create_subscription(
                 *self._camera_input(), self.frames.put, qos_profile_sensor_data,
@@ -147,7 +168,7 @@ class PerceptionNode(ManagedNode):
             self.create_subscription(String, self.values["explanation_topic"],
                                      self._on_explanation, QoSProfile(depth=10)),
             self.worker,
-            self.create_timer(1.0 / self.get_parameter("max_rate_hz").value, self.worker.notify),
+            self.rate_timer,
             self.create_timer(1.0, self._publish_diagnostics),
         ]
         self._started = time.monotonic()

@@ -1,7 +1,10 @@
 """sim_camera_node: rendered frames of a domain following a scenario file, at `rate_hz`.
 
-Frames are stamped with the node clock (so `use_sim_time` is honoured). The segment being played
-is published on `~/event` (JSON) so a recording holds the ground truth of every injected cause.
+Frames are stamped with the node clock (so `use_sim_time` is honoured). The scenario advances by
+frame, 1 / `rate_hz` per frame published, not by the clock: a late timer or a busy host delays
+frames but never skips part of the script, so every run plays the same frames. The segment being
+played is published on `~/event` (JSON) so a recording holds the ground truth of every injected
+cause.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class SimCameraNode(ManagedNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        self.start = self.get_clock().now()
+        self.frame_index, self.finished = 0, False  # each activation plays the script again
         self.inputs = [self.create_timer(1.0 / self.values["rate_hz"], self._publish)]
         return super().on_activate(state)
 
@@ -67,8 +70,8 @@ class SimCameraNode(ManagedNode):
         from competency_cf.data.scenario import scenario_frame
 
         now = self.get_clock().now()
-        elapsed = (now - self.start).nanoseconds * 1e-9
-        playing = self.scenario.at(elapsed, loop=self.get_parameter("loop").value)
+        playing = self.scenario.at(self.frame_index / self.values["rate_hz"],
+                                   loop=self.get_parameter("loop").value)
         if playing is None:
             if not self.finished:
                 self.finished = True
