@@ -45,6 +45,14 @@ class GraphBench:
 
 
 IDLE_SECONDS = 3.0
+DISCOVERY_TIMEOUT_S = 60.0
+SETTLE_TIMEOUT_S = 120.0  # beyond the camera's own time; only a broken graph needs it
+
+
+def _spin_while(executor, condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while condition() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
 
 
 def _cpu_while(spin, seconds: float) -> float:
@@ -101,18 +109,20 @@ def start_graph(context, domain: str, perception_parameters=()) -> list:
     return nodes
 
 
-def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0) -> GraphBench:
+def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
+                idle_s: float = IDLE_SECONDS) -> GraphBench:
     """`pair_hz` competent/degraded frame pairs per second: slow enough that each trigger is
-    served before the next (a newer trigger replaces a waiting one by design)."""
+    served before the next (a newer trigger replaces a waiting one by design). The nodes' idle
+    CPU use is measured over `idle_s` before the first frame (0: not measured, NaN)."""
     import json
 
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
     from std_msgs.msg import String
     from sensor_msgs.msg import Image
 
     from competency_cf.evaluation.paced_camera import PacedCamera
+    from competency_cf.ros.executor import make_executor, stop_spinning
     from competency_cf.ros.image_codec import tensor_to_msg
 
     clean, noisy = competent_and_low_frames(domain, triggers)
@@ -138,17 +148,22 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
         def on_explanation(msg):
             first_explanation.setdefault(key(json.loads(msg.data)["stamp"]), now_ns())
 
-        camera.create_subscription(Image, "/counterfactual_node/counterfactual/image",
-                                   on_counterfactual, 50)
-        camera.create_subscription(String, "/explainer_node/explanation/detail",
-                                   on_explanation, 50)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
-        for node in nodes + [camera]:
-            executor.add_node(node)
-        warm_up = time.monotonic() + 1.0  # discovery, before the first frame counts
-        while time.monotonic() < warm_up:
-            executor.spin_once(timeout_sec=0.1)
-        idle_cpu = _cpu_while(lambda: executor.spin_once(timeout_sec=0.1), IDLE_SECONDS)
+        outputs = [camera.create_subscription(Image, "/counterfactual_node/counterfactual/image",
+                                              on_counterfactual, 50),
+                   camera.create_subscription(String, "/explainer_node/explanation/detail",
+                                              on_explanation, 50)]
+        executor = make_executor(nodes + [camera], context)
+        perception, counterfactual = nodes[0], nodes[1]
+
+        def matched() -> bool:
+            return publisher.get_subscription_count() >= 1 and all(
+                output.get_publisher_count() >= 1 for output in outputs)
+
+        _spin_while(executor, lambda: not matched(), DISCOVERY_TIMEOUT_S)
+        if not matched():
+            raise RuntimeError(f"the graph's topics did not match in {DISCOVERY_TIMEOUT_S} s")
+        idle_cpu = _cpu_while(lambda: executor.spin_once(timeout_sec=0.1), idle_s) \
+            if idle_s > 0 else float("nan")
 
         def frame(index):
             pool = noisy if index % 2 else clean
@@ -158,16 +173,27 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0)
             if index % 2:
                 sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now_ns()
 
+        # Each frame waits until perception has scored the one before: every degraded frame is
+        # scored and fires, however busy the host (only the latencies change).
         paced = PacedCamera(camera, publisher, 2.0 * pair_hz, frame, on_sent,
-                            count=2 * triggers).start()
-        deadline = time.monotonic() + triggers / pair_hz + 10.0
-        while time.monotonic() < deadline and not (paced.finished
-                                                   and len(first_explanation) >= triggers):
-            executor.spin_once(timeout_sec=0.1)
+                            count=2 * triggers,
+                            ready=lambda index: perception.processed >= index).start()
+
+        def settled() -> bool:
+            """Every frame sent is scored, every trigger fired answered (or replaced) and every
+            answer explained. (Perception's inputs stop right after: a frame still on its way
+            would be lost.)"""
+            resolved = counterfactual.completed + counterfactual.jobs.dropped + \
+                counterfactual.errors
+            return paced.finished and perception.processed >= paced.published and \
+                resolved >= perception.trigger.fired and \
+                len(first_explanation) >= counterfactual.completed
+
+        _spin_while(executor, lambda: not settled(), triggers / pair_hz + SETTLE_TIMEOUT_S)
         paced.stop()
-        executor.shutdown()
-        fired, answered, dropped = (nodes[0].trigger.fired, nodes[1].completed,
-                                    nodes[1].jobs.dropped)
+        stop_spinning(executor, nodes + [camera])  # see ros/executor.py
+        fired, answered, dropped = (perception.trigger.fired, counterfactual.completed,
+                                    counterfactual.jobs.dropped)
         for node in nodes + [camera]:
             node.destroy_node()
     finally:

@@ -21,6 +21,12 @@ DEGRADED_EVERY_S = 3.0  # longer than the perception node's default cooldown (2 
 DEGRADED_FOR_S = 0.5
 
 
+def degraded(index: int, rate_hz: float) -> bool:
+    """Whether camera frame `index` is a degraded one: the first `DEGRADED_FOR_S` of every
+    `DEGRADED_EVERY_S`, by frame time."""
+    return (index / rate_hz) % DEGRADED_EVERY_S < DEGRADED_FOR_S
+
+
 def rss_mb() -> float:
     """Current resident set size of this process (Linux)."""
     with open("/proc/self/statm") as statm:
@@ -40,6 +46,16 @@ class SoakResult:
     rss_start_mb: float
     rss_end_mb: float
     samples: list[dict] = field(default_factory=list)
+    # Perception's whole-run frame accounting, read once its nodes are down.
+    received: int = 0
+    scored: int = 0
+    bad: int = 0     # undecodable, or scoring failed
+    unread: int = 0  # the newest frame, still waiting when the run ended
+
+    @property
+    def accounted(self) -> bool:
+        """Every frame perception received was scored, failed, dropped stale or left unread."""
+        return self.received == self.scored + self.bad + self.dropped + self.unread
 
     @property
     def rss_growth(self) -> float:
@@ -48,14 +64,17 @@ class SoakResult:
     def verdict(self) -> dict[str, bool]:
         expected = min(self.target_hz, self.camera_hz)
         return {"perception keeps its rate": self.processed_hz >= 0.9 * expected,
-                "stale frames dropped and counted": self.dropped > 0
-                or self.camera_hz <= self.target_hz,
+                "stale frames dropped and counted": self.accounted
+                and (self.dropped > 0 or self.camera_hz <= self.target_hz),
                 "RSS growth after warm-up <= 5 %": self.rss_growth <= 0.05}
 
     def to_markdown(self) -> str:
         lines = [f"# Soak: {self.seconds:.0f} s", "",
                  f"- camera {self.camera_hz:.1f} Hz; perception {self.processed_hz:.1f} Hz "
                  f"(max_rate_hz {self.target_hz:.0f}); dropped stale frames {self.dropped}",
+                 f"- frames received {self.received} = scored {self.scored} + failed "
+                 f"{self.bad} + dropped {self.dropped} + unread {self.unread}: "
+                 f"{'yes' if self.accounted else 'NO'}",
                  f"- triggers {self.triggers}, explanations {self.explained}",
                  f"- RSS {self.rss_start_mb:.0f} MB after warm-up -> {self.rss_end_mb:.0f} MB "
                  f"({self.rss_growth:+.1%})", "", "| check | verdict |", "| --- | --- |"]
@@ -84,12 +103,12 @@ def _frames(domain_name: str, width: int, height: int) -> tuple[list, list]:
 def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
          width: int = 1280, height: int = 720, show_progress: bool = True) -> SoakResult:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
     from competency_cf.evaluation.paced_camera import PacedCamera
     from competency_cf.evaluation.graph_bench import start_graph
+    from competency_cf.ros.executor import make_executor, stop_spinning
     from competency_cf.ros.image_codec import encode
 
     clean, noisy = ([encode(frame, "rgb8") for frame in frames]
@@ -101,15 +120,12 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
         perception, _, explainer = nodes
         camera = rclpy.create_node("soak_camera", context=context)
         publisher = camera.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
-        for node in nodes + [camera]:
-            executor.add_node(node)
+        executor = make_executor(nodes + [camera], context)
         started = time.monotonic()
         samples = []
 
         def frame(index):
-            degraded = (index / rate_hz) % DEGRADED_EVERY_S < DEGRADED_FOR_S
-            pool = noisy if degraded else clean
+            pool = noisy if degraded(index, rate_hz) else clean
             return pool[index % len(pool)]
 
         paced = PacedCamera(camera, publisher, rate_hz, frame)
@@ -130,20 +146,23 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
         while time.monotonic() - started < seconds:
             executor.spin_once(timeout_sec=0.1)
         paced.stop()
-        executor.shutdown()
+        stop_spinning(executor, nodes + [camera])  # see ros/executor.py
         elapsed = time.monotonic() - started
         warm = next((row for row in samples if row["t"] >= WARM_UP_FRACTION * seconds),
                     {"t": 0.0, "published": 0, "processed": 0, "rss_mb": rss_mb()})
         span = max(1e-6, elapsed - warm["t"])
+        rss_end = rss_mb()
+        target_hz = float(perception.get_parameter("max_rate_hz").value)
+        for node in nodes + [camera]:
+            node.destroy_node()  # stops perception's worker: its counters are final below
+        slot = perception.frames
         result = SoakResult(
             seconds=elapsed, camera_hz=(paced.published - warm["published"]) / span,
             processed_hz=(perception.processed - warm["processed"]) / span,
-            target_hz=float(perception.get_parameter("max_rate_hz").value),
-            dropped=perception.frames.dropped, triggers=perception.trigger.fired,
-            explained=explainer.explained, rss_start_mb=warm["rss_mb"], rss_end_mb=rss_mb(),
-            samples=samples)
-        for node in nodes + [camera]:
-            node.destroy_node()
+            target_hz=target_hz, dropped=slot.dropped, triggers=perception.trigger.fired,
+            explained=explainer.explained, rss_start_mb=warm["rss_mb"], rss_end_mb=rss_end,
+            samples=samples, received=slot.received, scored=perception.processed,
+            bad=perception.bad_frames + perception.errors, unread=int(slot.waiting()))
     finally:
         context.try_shutdown()
     return result
