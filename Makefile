@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test test-gpu demo score-demo bench soak train examples calibrate-report evaluate explain-eval clean-venv
+.PHONY: venv test test-unit test-ros test-stress test-gpu demo score-demo bench soak train examples calibrate-report evaluate explain-eval clean-venv
 
 venv: $(STAMP)
 
@@ -21,8 +21,19 @@ $(STAMP): requirements.txt constraints.txt setup.py
 	$(PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Unit tests (no ROS node, no subprocess; seconds) and ROS tests (nodes, graphs, processes).
 test: venv
-	$(PY) -m pytest test --ignore=test/gpu
+	$(PY) -m pytest test/unit test/ros
+
+test-unit: venv
+	$(PY) -m pytest test/unit
+
+test-ros: venv
+	$(PY) -m pytest test/ros
+
+# The whole suite five times in a row with both cores kept busy by two other processes.
+test-stress: venv
+	.ci/stress $(PY) 5
 
 # The CUDA paths (scoring, counterfactual search, the 4-bit LLM explainer); needs a CUDA GPU.
 test-gpu: venv

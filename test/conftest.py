@@ -1,11 +1,7 @@
-"""Shared fixtures: a tiny classifier + autoencoder trained in seconds on tinted ramps, and
-node processes started and cleaned up for multi-process tests."""
+"""Fixtures shared by every test folder: a tiny classifier + autoencoder trained in seconds on
+tinted ramps, once per test run."""
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,8 +14,10 @@ from competency_cf.networks.training import train_autoencoder, train_classifier
 from tiny_data import class_images
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained():
+    """Trained once per run: tests only read these networks (each test gets its own estimator
+    around them through `setup`)."""
     torch.manual_seed(0)
     classifier = ConvClassifier(3, channels=(4, 8), feature_dim=8)
     autoencoder = ConvAutoencoder(64, channels=(4, 8), latent_dim=6)
@@ -46,55 +44,15 @@ def setup(trained):
     return estimator.eval(), calibration, batch
 
 
-@pytest.fixture
-def descriptor_explainer(setup):
+@pytest.fixture(scope="session")
+def descriptor_explainer(trained):
     """A descriptor explainer fitted on the fixture (arbitrary labels: for plumbing, not
-    accuracy)."""
+    accuracy); fitted once per run, tests only read it."""
     from competency_cf.explain.descriptor_explainer import (LABELS, DescriptorExplainer,
                                                             DescriptorFeatures)
 
-    estimator, calibration, _ = setup
+    estimator, calibration = trained
     with torch.no_grad():
         features = DescriptorFeatures().fit(calibration, estimator.autoencoder(calibration))
     labels = torch.arange(len(calibration)) % len(LABELS)
     return DescriptorExplainer(features).fit(calibration, labels, [calibration.flip(-1)])
-
-
-class Processes:
-    """Python child processes with this environment (loopback DDS, domain id)."""
-
-    PERCEPTION = ("-c", "from competency_cf.ros.pipeline import perception_main; "
-                  "raise SystemExit(perception_main())", "--ros-args")
-
-    def __init__(self):
-        self.started = []
-
-    def python(self, *args) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
-        self.started.append(process)
-        return process
-
-    def perception(self, *parameters: str) -> subprocess.Popen:
-        """The perception node alone; `parameters` as NAME:=VALUE."""
-        return self.python(*self.PERCEPTION, *[arg for p in parameters for arg in ("-p", p)])
-
-    @staticmethod
-    def interrupt(process, timeout: float = 30.0) -> str:
-        """Ctrl-C, as a user would; killed when it does not end in `timeout`. Its output."""
-        process.send_signal(signal.SIGINT)
-        try:
-            return process.communicate(timeout=timeout)[0]
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.communicate()[0]
-
-
-@pytest.fixture
-def processes():
-    started = Processes()
-    yield started
-    for process in started.started:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()

@@ -1,13 +1,8 @@
 """GPU tests: the CUDA code paths (`make test-gpu`). They are not part of `make test`, and on a
 machine without CUDA they stop with an error instead of passing or skipping."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))  # tiny_mllama
 
 
 def pytest_collection_finish(session):

@@ -10,6 +10,8 @@ from competency_cf.data.domains import get_domain
 from competency_cf.data.synthesize import render_sample
 from competency_cf.resources import models_dir
 
+pytestmark = pytest.mark.gpu
+
 DEVICE = "cuda:0"
 
 

@@ -15,7 +15,7 @@ from competency_cf.resources import models_dir
 
 @pytest.fixture(scope="module")
 def report_and_inputs(tmp_path_factory):
-    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=30, ood_images=20)
+    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=15, ood_images=12)
     data = render_domain(domain, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False)
     estimator = load_estimator(models_dir("speed"))
     figure = tmp_path_factory.mktemp("figures") / "calibration.png"
@@ -38,14 +38,25 @@ def test_report_figures_are_recomputable(report_and_inputs):
     assert figure.stat().st_size > 10_000
 
 
-def test_checks_follow_the_targets(report_and_inputs):
-    report, *_ = report_and_inputs
-    checks = report.checks()
-    assert len(checks) == 2 + len(CAUSES)
-    gap_check = next(name for name in checks if name.startswith("calibration gap"))
-    assert checks[gap_check] == (report.calibration_gap <= 0.01)
-    worse = dataclasses.replace(report, correct_above_threshold=0.5)
-    assert not all(worse.checks().values())
+def test_checks_follow_the_targets_of_the_issue():
+    """Made-up figures on either side of each target: gap <= 0.01, correct ID images above
+    threshold >= 90 %, AUROC per cause >= 0.95."""
+    from competency_cf.evaluation.calibration_report import CalibrationReport
+
+    passing = CalibrationReport("lunar", threshold=0.9, z_star=1.0, calibration_accuracy=0.95,
+                                calibration_mean_competency=0.945, test_accuracy=0.95,
+                                correct_above_threshold=0.93,
+                                auroc={cause: 0.97 for cause in CAUSES})
+
+    def failing(**changes) -> str:
+        checks = dataclasses.replace(passing, **changes).checks()
+        return " | ".join(name for name, ok in checks.items() if not ok)
+
+    assert len(passing.checks()) == 2 + len(CAUSES) and failing() == ""
+    assert failing(calibration_mean_competency=0.93).startswith("calibration gap")  # gap 0.02
+    assert failing(calibration_mean_competency=0.959) == ""                        # gap 0.009
+    assert failing(correct_above_threshold=0.89).startswith("correct ID test images")
+    assert failing(auroc={**passing.auroc, "noise": 0.94}).startswith("AUROC noise")
 
 
 def test_report_saves_markdown_and_json(report_and_inputs, tmp_path):

@@ -1,52 +1,66 @@
-"""The launch file: always checked for the executables it names; built where `launch` exists."""
+"""The launch file, run against recording stand-ins of `launch` / `launch_ros` (not on PyPI)
+and the real ament index, pointed at an install prefix made for the test."""
 
-import ast
-import configparser
+import importlib.metadata
+import importlib.util
 
 import pytest
 
+import launch_standins
 from competency_cf.resources import SOURCE_ROOT
 
 LAUNCH = SOURCE_ROOT / "launch" / "competency_cf.launch.py"
 
 
-def test_launch_file_starts_only_installed_executables():
-    tree = ast.parse(LAUNCH.read_text())
-    named = {node.args[0].value for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "node"
-             and node.args and isinstance(node.args[0], ast.Constant)}
-    setup = (SOURCE_ROOT / "setup.py").read_text()
-    assert named == {"sim_camera_node", "perception_node", "counterfactual_node",
-                     "explainer_node"}
-    for executable in named:
-        assert f'"{executable} = ' in setup, executable
-    assert configparser.ConfigParser().read(SOURCE_ROOT / "setup.cfg")
-
-
-def test_launch_description_builds():
-    pytest.importorskip("launch_ros", reason="launch and launch_ros are not on PyPI; this "
-                        "test runs on a ROS 2 install")
-    import importlib.util
-
+@pytest.fixture
+def launch_file(monkeypatch, tmp_path):
+    """The launch module, with an ament prefix holding this package's marker and config."""
+    index = tmp_path / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    (index / "competency_cf").touch()
+    (tmp_path / "share" / "competency_cf").mkdir()
+    (tmp_path / "share" / "competency_cf" / "config").symlink_to(SOURCE_ROOT / "config")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    launch_standins.install(monkeypatch)
     spec = importlib.util.spec_from_file_location("competency_cf_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module, tmp_path
+
+
+def _nodes(description, **arguments):
+    defaults = {a.name: a.default_value for a in description.get_launch_arguments()}
+    context = launch_standins.LaunchContext({**defaults, **arguments})
+    opaque = [e for e in description.entities if isinstance(e, launch_standins.OpaqueFunction)]
+    nodes = [node for entity in opaque for node in entity.execute(context)]
+    return {n.kwargs["executable"]: n.kwargs for n in nodes}, context
+
+
+def test_arguments_and_nodes_with_their_parameters(launch_file):
+    module, prefix = launch_file
     description = module.generate_launch_description()
-    arguments = {a.name for a in description.get_launch_arguments()}
-    assert arguments == {"domain", "image_topic", "explainer_backend", "llm_model",
-                         "use_sim_time", "with_sim_camera"}
+    assert {a.name for a in description.get_launch_arguments()} == {
+        "domain", "image_topic", "explainer_backend", "llm_model", "use_sim_time",
+        "with_sim_camera"}
+    nodes, context = _nodes(description, domain="speed", image_topic="/rover/image",
+                            use_sim_time="true", with_sim_camera="false")
+    assert set(nodes) == {"sim_camera_node", "perception_node", "counterfactual_node",
+                          "explainer_node"}
+    for node in nodes.values():
+        params_file, overrides = node["parameters"]
+        assert params_file == str(prefix / "share" / "competency_cf" / "config" / "speed.yaml")
+        assert overrides["domain"] == "speed" and overrides["use_sim_time"] is True
+    assert nodes["perception_node"]["parameters"][1]["image_topic"] == "/rover/image"
+    assert not nodes["sim_camera_node"]["condition"].evaluate(context)
+    assert nodes["explainer_node"]["parameters"][1]["backend"] == "descriptor"
 
 
-def test_rviz_view_shows_topics_the_nodes_publish():
-    import yaml
-
-    view = yaml.safe_load((SOURCE_ROOT / "config" / "competency_cf.rviz").read_text())
-    topics = [d["Topic"]["Value"] for d in view["Visualization Manager"]["Displays"]]
-    assert topics == ["/perception_node/debug_image",
-                      "/counterfactual_node/counterfactual/image",
-                      "/perception_node/low_competency/image"]
-    sources = {"perception_node": (SOURCE_ROOT / "competency_cf/ros/perception_node.py"),
-               "counterfactual_node": (SOURCE_ROOT / "competency_cf/ros/counterfactual_node.py")}
-    for topic in topics:
-        node, relative = topic.strip("/").split("/", 1)
-        assert f'"~/{relative}"' in sources[node].read_text(), topic
+def test_every_executable_it_starts_is_installed(launch_file):
+    """ros2 launch runs lib/<package>/<executable>: an installed console script."""
+    module, _ = launch_file
+    nodes, _ = _nodes(module.generate_launch_description())
+    scripts = {entry.name: entry for entry in
+               importlib.metadata.distribution("competency_cf").entry_points
+               if entry.group == "console_scripts"}
+    for executable in nodes:
+        assert callable(scripts[executable].load()), executable

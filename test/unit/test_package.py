@@ -1,12 +1,31 @@
-"""The ament_python conventions colcon relies on."""
+"""The ament_python conventions colcon relies on, read from the package's own build
+configuration (package.xml parsed, setup.py run without building, setup.cfg parsed)."""
 
+import configparser
+import os
 from pathlib import Path
 
+import pytest
 from catkin_pkg.package import parse_package
 
 from competency_cf.resources import SOURCE_ROOT, models_dir
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def setup_arguments():
+    """What setup.py hands to setuptools.setup, as colcon's build runs it (in its folder)."""
+    import runpy
+
+    import setuptools
+
+    captured = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(setuptools, "setup", lambda **arguments: captured.update(arguments))
+        patch.chdir(ROOT)
+        runpy.run_path("setup.py")
+    return captured
 
 
 def test_package_xml_is_valid_format_3_with_ros_dependencies():
@@ -16,23 +35,43 @@ def test_package_xml_is_valid_format_3_with_ros_dependencies():
     assert package.name == "competency_cf"
     assert package.get_build_type() == "ament_python"
     depends = {d.name for d in package.exec_depends}
-    assert {"rclpy", "std_msgs", "sensor_msgs", "diagnostic_msgs", "visualization_msgs",
-            "lifecycle_msgs", "ament_index_python"} <= depends
+    assert {"rclpy", "std_msgs", "sensor_msgs", "diagnostic_msgs", "lifecycle_msgs",
+            "ament_index_python"} <= depends
 
 
-def test_resource_marker_and_setup_cfg():
+def test_scripts_install_where_ros2_run_looks():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert cfg["develop"]["script_dir"] == "$base/lib/competency_cf"
+    assert cfg["install"]["install_scripts"] == "$base/lib/competency_cf"
+
+
+def test_install_holds_the_marker_launch_config_and_models(setup_arguments):
+    installed = {os.path.join(target, os.path.basename(source))
+                 for target, sources in setup_arguments["data_files"] for source in sources}
+    assert "share/ament_index/resource_index/packages/competency_cf" in installed
     assert (ROOT / "resource" / "competency_cf").is_file()
-    cfg = (ROOT / "setup.cfg").read_text()
-    assert "script_dir=$base/lib/competency_cf" in cfg
-    assert "install_scripts=$base/lib/competency_cf" in cfg
+    share = Path("share/competency_cf")
+    for path in ["package.xml", "launch/competency_cf.launch.py", "config/lunar.yaml",
+                 "config/speed.yaml", "config/competency_cf.rviz", "models/lunar/parce.json",
+                 "models/speed/classifier.safetensors"]:
+        assert str(share / path) in installed, path
+    # Every file of launch/, config/ and models/ is installed.
+    tracked = {str(share / path.relative_to(ROOT)) for folder in ("launch", "config", "models")
+               for path in (ROOT / folder).rglob("*") if path.is_file()}
+    assert tracked <= installed
 
 
-def test_setup_installs_share_files():
-    setup_py = (ROOT / "setup.py").read_text()
-    for folder in ("launch", "config", "models"):
-        assert f'share("{folder}")' in setup_py
-    assert "resource_index/packages" in setup_py
-    assert "competency-cf = competency_cf.cli:main" in setup_py
+def test_console_scripts_point_at_importable_functions(setup_arguments):
+    import importlib
+
+    scripts = dict(line.split(" = ") for line in
+                   setup_arguments["entry_points"]["console_scripts"])
+    assert {"competency-cf", "pipeline", "perception_node", "counterfactual_node",
+            "explainer_node", "sim_camera_node"} <= set(scripts)
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
 
 
 def test_models_resolve_to_the_source_tree_when_not_installed():

@@ -1,14 +1,10 @@
+"""The worker thread: steps on notification, keeps going after errors, stops cleanly."""
+
 import threading
 import time
 
 from competency_cf.ros.worker import Worker
-
-
-def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return condition()
+from waiting import wait_for
 
 
 def test_notify_drains_everything_waiting_then_sleeps():
@@ -33,13 +29,22 @@ def test_notify_drains_everything_waiting_then_sleeps():
     assert not worker.alive
 
 
-def test_without_a_notification_nothing_runs_until_the_idle_wake():
+def test_without_a_notification_nothing_runs():
     calls = []
     worker = Worker(lambda: calls.append(1) and False, on_error=lambda error: None,
-                    idle_s=0.3).start()
-    time.sleep(0.1)
+                    idle_s=3600.0).start()
+    time.sleep(0.2)  # however slow the machine, an idle wake is an hour away
     assert calls == []  # no polling between notifications
-    assert wait_for(lambda: len(calls) >= 1, timeout=2.0)  # the idle wake retries declined input
+    worker.notify()
+    assert wait_for(lambda: calls == [1])
+    worker.stop()
+
+
+def test_the_idle_wake_retries_input_declined_earlier():
+    calls = []
+    worker = Worker(lambda: calls.append(1) and False, on_error=lambda error: None,
+                    idle_s=0.01).start()
+    assert wait_for(lambda: len(calls) >= 3)  # three wakes, none of them notified
     worker.stop()
 
 
@@ -70,6 +75,6 @@ def test_stop_waits_for_the_current_step():
 
     worker = Worker(step, on_error=lambda error: None, idle_s=60.0).start()
     worker.notify()
-    assert started.wait(2.0)
+    assert started.wait(120.0)
     worker.stop()
     assert finished.is_set() and not worker.alive
