@@ -242,7 +242,7 @@ def run_live_demo(domain: str = "lunar", out: str | Path = "demo_out",
     if (out / "recording").exists():
         shutil.rmtree(out / "recording")
     out.mkdir(parents=True, exist_ok=True)
-    duration = Scenario.load(config_file(f"scenarios/{domain}.yaml")).duration + extra_seconds
+    duration = Scenario.load(config_file(f"scenarios/{domain}.yaml")).duration
     rclpy.init(args=["demo", "--ros-args", "--params-file", str(config_file(f"{domain}.yaml"))])
     recorder = Recorder(out / "recording")
     monitor = Monitor()
@@ -255,13 +255,23 @@ def run_live_demo(domain: str = "lunar", out: str | Path = "demo_out",
             last_print[0] = time.monotonic()
             print(monitor.status(), flush=True)
 
+    camera = next(node for node in nodes if node.get_name() == "sim_camera_node")
+    finished_at = []
+
+    def done() -> bool:
+        """`extra_seconds` after the scenario's last frame (which a busy host delays), for the
+        last trigger's counterfactual and explanation."""
+        if camera.finished and not finished_at:
+            finished_at.append(time.monotonic())
+        return bool(finished_at) and time.monotonic() - finished_at[0] >= extra_seconds
+
     try:
         if not all(start(node) for node in nodes):
             return 1
         monitor.started = time.monotonic()
-        print(f"live demo: {domain}, {duration:.0f} s; Ctrl-C stops early and still writes the "
-              "report", flush=True)
-        spin_nodes(nodes + helpers, duration, on_tick=tick)
+        print(f"live demo: {domain}, a {duration:.0f} s scenario; Ctrl-C stops early and still "
+              "writes the report", flush=True)
+        spin_nodes(nodes + helpers, on_tick=tick, until=done)
     finally:
         recorder.close()
         end = time.monotonic() - monitor.started

@@ -40,9 +40,10 @@ def start(node) -> bool:
     return node.trigger_activate() == TransitionCallbackReturn.SUCCESS
 
 
-def spin_nodes(nodes, duration_s: float | None = None, on_tick=None) -> None:
-    """Spin `nodes` on one MultiThreadedExecutor until Ctrl-C (or `duration_s`); on the way out,
-    stop the nodes' inputs and shut the executor down (`teardown(nodes)` does the rest)."""
+def spin_nodes(nodes, duration_s: float | None = None, on_tick=None, until=None) -> None:
+    """Spin `nodes` on one MultiThreadedExecutor until Ctrl-C (or `duration_s`, or `until()` is
+    true); on the way out, stop the nodes' inputs and shut the executor down (`teardown(nodes)`
+    does the rest)."""
     import time
 
     import rclpy
@@ -53,7 +54,8 @@ def spin_nodes(nodes, duration_s: float | None = None, on_tick=None) -> None:
     executor = make_executor(nodes)
     started = time.monotonic()
     try:
-        while rclpy.ok() and (duration_s is None or time.monotonic() - started < duration_s):
+        while rclpy.ok() and (duration_s is None or time.monotonic() - started < duration_s) \
+                and not (until is not None and until()):
             executor.spin_once(timeout_sec=0.1)
             if on_tick is not None:
                 on_tick()

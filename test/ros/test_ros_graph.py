@@ -132,6 +132,25 @@ def test_a_failing_or_hanging_explainer_stops_nothing_else(graph, tmp_path, faul
     assert explainer.explained == 0
 
 
+def test_sim_camera_plays_every_frame_of_its_script(graph, tmp_path):
+    """The scenario advances per frame: 0.2 s nominal then 0.3 s brightness at 20 Hz are
+    frames 0-3 and 4-9, however late the timer fires."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("segments: [{cause: nominal, seconds: 0.2}, "
+                        "{cause: brightness, seconds: 0.3, factor: 2.0}]")
+    camera = graph.node("sim_camera_node", scenario=str(scenario), rate_hz=20.0)
+    events = []
+    subscription = graph.plain("sink").create_subscription(
+        String, "/sim_camera_node/event", lambda m: events.append(json.loads(m.data)),
+        QoSProfile(depth=50))
+    camera.trigger_configure()  # creates the publisher: match it before the first frame
+    assert graph.spin_until(lambda: subscription.get_publisher_count() >= 1)
+    camera.trigger_activate()
+    assert graph.spin_until(lambda: camera.finished and len(events) == 10)
+    assert [(e["frame"], e["cause"]) for e in events] == \
+        [(i, "nominal") for i in range(4)] + [(i, "brightness") for i in range(4, 10)]
+
+
 def test_perception_survives_garbage_frames(graph):
     perception = graph.node("perception_node")
     graph.start(perception)
