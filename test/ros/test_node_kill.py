@@ -7,9 +7,10 @@ import signal
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, String
+from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import encode
 from competency_cf.ros.recorder import EXPLANATION_DETAIL, read_bag
@@ -18,48 +19,39 @@ from waiting import spin_until
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def _lines(path) -> int:
-    return len(path.read_text().splitlines()) if path.is_file() else 0
-
-
 def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, processes):
     out = tmp_path / "recording"
     recorder = processes.python("-m", "competency_cf", "record", "--out", str(out))
     perception = processes.perception("image_topic:=/kill_test/image")
     context = rclpy.Context()
     rclpy.init(context=context)
-    scores = []
     try:
         assert "recording" in recorder.stdout.readline()
         node = rclpy.create_node("camera", context=context)
         camera = node.create_publisher(Image, "/kill_test/image", 10)
-        competency = node.create_publisher(Float32, "/perception_node/competency", 10)
-        # The recorder appends each explanation detail to explanations.jsonl, flushed per line:
-        # lines growing there show from outside that it is still recording.
         marker = node.create_publisher(String, EXPLANATION_DETAIL, 10)
-        node.create_subscription(Float32, "/perception_node/competency",
-                                 lambda m: scores.append(m.data), 10)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         frame = encode(np.full((64, 64, 3), 100, np.uint8), "rgb8")
 
-        def publish_markers():
-            competency.publish(Float32(data=-1.0))  # a value only this process sends
-            marker.publish(String(data=json.dumps({"cause": "marker"})))
+        # The recorder reports the messages it recorded per topic on /diagnostics.
+        counts = {}
 
-        # Perception is up, and the recorder hears the competency topic (this node's
-        # subscription and the recorder's); then ten more scores for the recording.
-        assert spin_until(executor, lambda: len(scores) >= 3 and
-                          competency.get_subscription_count() >= 2,
-                          each=lambda: camera.publish(frame), period=0.1)
-        first = len(scores)
-        assert spin_until(executor, lambda: len(scores) >= first + 10,
+        def on_diagnostics(msg):
+            for status in msg.status:
+                if status.name.endswith("recorder"):
+                    counts.update({kv.key: int(kv.value) for kv in status.values})
+
+        node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+        # Perception is up and its scores are being recorded.
+        assert spin_until(executor, lambda: counts.get("/perception_node/competency", 0) >= 3,
                           each=lambda: camera.publish(frame), period=0.1)
         perception.send_signal(signal.SIGKILL)
         perception.wait(timeout=60)
-        # The camera process and the recorder go on: markers are recorded after the kill.
-        assert spin_until(executor, lambda: _lines(out / "explanations.jsonl") >= 3,
-                          each=publish_markers, period=0.1)
+        # The camera process and the recorder go on: markers sent after the kill are recorded.
+        assert spin_until(executor, lambda: counts.get(EXPLANATION_DETAIL, 0) >= 3,
+                          each=lambda: (camera.publish(frame), marker.publish(
+                              String(data=json.dumps({"cause": "marker"})))), period=0.1)
         assert recorder.poll() is None
         executor.shutdown()
         node.destroy_node()
@@ -67,8 +59,8 @@ def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, process
         context.try_shutdown()
         output = processes.interrupt(recorder)
     assert recorder.returncode == 0, output
-    recorded = [m.data for topic, _, m in read_bag(out / "bag")
-                if topic == "/perception_node/competency"]
-    scored = [value for value in recorded if value != -1.0]
-    assert scored and all(0.0 <= value <= 1.0 for value in scored)  # before the kill
-    assert recorded.count(-1.0) >= 1                                  # and after it
+    messages = read_bag(out / "bag")
+    scored = [m.data for topic, _, m in messages if topic == "/perception_node/competency"]
+    markers = [m.data for topic, _, m in messages if topic == EXPLANATION_DETAIL]
+    assert len(scored) >= 3 and all(0.0 <= value <= 1.0 for value in scored)  # before the kill
+    assert len(markers) >= 3                                                  # and after it
