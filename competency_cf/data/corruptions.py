@@ -556,9 +556,13 @@ def _elastic_transform_parameters(severity: int, side: int) -> Params:
                                          (2.0, 0.08, 0.2))[severity - 1]
     reference_side = 244.0
     scale = _spatial_scale(side)
-    return {"reference_strength": strength * reference_side,
-            "smoothing": smoothing * reference_side * scale,
-            "reference_smoothing": smoothing * reference_side,
+    reference_smoothing = smoothing * reference_side
+    view_smoothing = reference_smoothing * scale
+    # The displacement field is smoothed uniform noise. Drawn on the image's own grid, it gets
+    # the amplitude the reference field (on the 224-pixel grid) has, in this image's pixels.
+    strength *= (reference_side * scale * _gaussian_kernel_norm(reference_smoothing)
+                 / _gaussian_kernel_norm(view_smoothing))
+    return {"strength": strength, "smoothing": view_smoothing,
             "affine_shift": affine_shift * reference_side * scale}
 
 
@@ -591,16 +595,11 @@ def _elastic_transform(image: np.ndarray, params: Params, rng: np.random.Generat
     source_y = inverse[1, 0] * cols + inverse[1, 1] * rows + inverse[1, 2]
     warped = _per_channel(image, lambda channel: ndimage.map_coordinates(
         channel, [source_y, source_x], order=1, mode="mirror"))
-    # Smoothed uniform noise on the image's own grid, with the amplitude that the reference
-    # field (drawn on the 224-pixel grid) has, shrunk to this image's pixels.
-    smoothing = params["smoothing"]
-    amplitude = (params["reference_strength"] * _spatial_scale(min(height, width))
-                 * _gaussian_kernel_norm(params["reference_smoothing"])
-                 / _gaussian_kernel_norm(smoothing))
+    smoothing, strength = params["smoothing"], params["strength"]
     dx = ndimage.gaussian_filter(rng.uniform(-1, 1, (height, width)), smoothing,
-                                 mode="reflect", truncate=3.0) * amplitude
+                                 mode="reflect", truncate=3.0) * strength
     dy = ndimage.gaussian_filter(rng.uniform(-1, 1, (height, width)), smoothing,
-                                 mode="reflect", truncate=3.0) * amplitude
+                                 mode="reflect", truncate=3.0) * strength
     return _per_channel(warped, lambda channel: ndimage.map_coordinates(
         channel, [rows + dy, cols + dx], order=1, mode="reflect"))
 
