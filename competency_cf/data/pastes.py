@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from competency_cf.data.dataset import check_images
+from competency_cf.data.dataset import check_each_image
 from competency_cf.data.domains import Domain, get_domain
 from competency_cf.data.synthesize import render_image
 
@@ -250,7 +250,7 @@ def paste_objects_with_masks(images: torch.Tensor, source: str, area_fraction: f
     the views' domain ("lunar" or "speed"); the "other_domain" source needs it.
     """
     object_domain = _check_arguments(source, area_fraction, seed, domain)
-    check_images(images)
+    check_each_image(images)
     height, width = images.shape[-2:]
     if min(height, width) < MIN_IMAGE_SIDE:
         raise ValueError(f"images must be at least {MIN_IMAGE_SIDE} pixels on each side, got "
@@ -263,8 +263,9 @@ def paste_objects_with_masks(images: torch.Tensor, source: str, area_fraction: f
             loaded_photographs[name] = load_photograph(name)
         return loaded_photographs[name]
 
+    batch = images.detach().to("cpu", torch.float32).numpy()
+    pasted = batch.copy()
     masks = np.zeros((len(images), height, width), dtype=bool)
-    objects = np.zeros((len(images), height, width, 3), dtype=np.float32)
     for index in range(len(images)):
         rng = image_rng(int(seed), source, index)
         if source == "shapes":
@@ -273,11 +274,10 @@ def paste_objects_with_masks(images: torch.Tensor, source: str, area_fraction: f
             mask, content = _other_domain_object(object_domain, height, width, pixels, rng)
         else:
             mask, content = _photograph_object(photograph, height, width, pixels, rng)
-        masks[index], objects[index] = mask, content
-    mask_tensor = torch.from_numpy(masks).to(images.device)
-    content = torch.from_numpy(objects).permute(0, 3, 1, 2).clamp(0.0, 1.0).to(images.device)
-    pasted = torch.where(mask_tensor[:, None], content, images.to(torch.float32))
-    return pasted, mask_tensor
+        pasted[index][:, mask] = np.clip(content[mask], 0.0, 1.0).T
+        masks[index] = mask
+    return (torch.from_numpy(pasted).to(images.device),
+            torch.from_numpy(masks).to(images.device))
 
 
 def paste_objects(images: torch.Tensor, source: str, area_fraction: float, seed: int = 0,
