@@ -14,9 +14,10 @@ levels stop making sense: glass blur swaps pixels, which cannot move less than o
 keeps the scaled blur but uses the shuffle distances of the reference implementation's own
 64-pixel levels, with more shuffling passes at higher severity; and the elastic transform's five
 reference parameter sets are not ordered by strength (sets 1-2 are large warps, 3-5 small local
-ones), so they are used in the order 3, 4, 5, 1, 2. Saturate keeps the paper's levels, which
-desaturate (1, 2) and then oversaturate (3, 4, 5). `corruption_parameters` gives the parameters
-used at any image size.
+ones), so they are used in the order 3, 4, 5, 1, 2. Spatter and saturate keep the paper's levels,
+which change kind on the way: water drops (1-3) then mud (4, 5), and desaturation (1, 2) then
+oversaturation (3-5); `severity_runs` gives the runs of levels along which strength grows.
+`corruption_parameters` gives the parameters used at any image size.
 
 Gaussian noise, glass blur, zoom blur, Gaussian blur, JPEG compression and pixelation run through
 albumentations (imported on first use, with its online version check switched off); the rest are
@@ -44,10 +45,9 @@ import numpy as np
 import scipy.ndimage as ndimage
 import scipy.signal
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from competency_cf.data.dataset import check_images
+from competency_cf.data.dataset import check_each_image
 
 CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",
@@ -59,6 +59,11 @@ TUNING_CORRUPTIONS: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatte
 HELD_OUT_CORRUPTIONS: tuple[str, ...] = tuple(name for name in CORRUPTIONS
                                               if name not in TUNING_CORRUPTIONS)
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+# Corruptions whose levels change kind part-way; strength grows within each run of levels.
+_SEVERITY_RUNS: Mapping[str, tuple[tuple[int, ...], ...]] = MappingProxyType({
+    "spatter": ((1, 2, 3), (4, 5)),  # water drops, then mud
+    "saturate": ((1, 2), (3, 4, 5)),  # less saturated, then more saturated
+})
 
 REFERENCE_SIZE = 224  # the image side the paper's levels were written for
 MIN_IMAGE_SIDE = 16
@@ -86,17 +91,15 @@ def _reference_grid(height: int, width: int) -> tuple[int, int]:
     return round(REFERENCE_SIZE * height / side), round(REFERENCE_SIZE * width / side)
 
 
-def _resize_area(layer: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area-average (or, when enlarging, bilinearly resample) a 2-D layer to (height, width)."""
+def _resize_layer(layer: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a 2-D layer to (height, width): exact area averages when shrinking, bilinear when
+    enlarging."""
     if layer.shape == (height, width):
         return layer.astype(np.float32)
-    tensor = torch.from_numpy(np.ascontiguousarray(layer, dtype=np.float32))[None, None]
-    if height <= layer.shape[0] and width <= layer.shape[1]:
-        resized = F.adaptive_avg_pool2d(tensor, (height, width))
-    else:
-        resized = F.interpolate(tensor, size=(height, width), mode="bilinear",
-                                align_corners=False)
-    return resized[0, 0].numpy()
+    shrinking = height <= layer.shape[0] and width <= layer.shape[1]
+    picture = Image.fromarray(np.ascontiguousarray(layer, dtype=np.float32))
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return np.array(picture.resize((width, height), method), dtype=np.float32)
 
 
 def _per_channel(image: np.ndarray, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -153,9 +156,19 @@ def _correlate_edge(channel: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return scipy.signal.fftconvolve(padded, kernel[::-1, ::-1], mode="valid").astype(np.float32)
 
 
-def _motion_blur_layer(channel: np.ndarray, radius: float, sigma: float, angle_deg: float
-                       ) -> np.ndarray:
-    return _correlate_edge(channel, _line_kernel(radius, sigma, angle_deg))
+def _streak(layer: np.ndarray, radius: float, sigma: float, angle_deg: float) -> np.ndarray:
+    """Motion blur of a 2-D layer with whole-pixel tap offsets, as in the reference
+    (ImageMagick's motion blur); for layers drawn on the fine reference grid."""
+    taps = 2 * math.ceil(radius) + 1
+    padded = np.pad(layer.astype(np.float32), taps, mode="edge")
+    height, width = layer.shape
+    streaked = np.zeros_like(layer, dtype=np.float32)
+    weights = np.exp(-np.arange(taps) ** 2 / (2.0 * sigma * sigma))
+    direction_x, direction_y = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    for distance, weight in enumerate(weights / weights.sum()):
+        dx, dy = round(distance * direction_x), round(distance * direction_y)
+        streaked += weight * padded[taps + dy:taps + dy + height, taps + dx:taps + dx + width]
+    return streaked
 
 
 def _disk_kernel(radius: float, alias_sigma: float, supersampling: int = 8) -> np.ndarray:
@@ -288,11 +301,8 @@ def _zoom_centre(layer: np.ndarray, zoom: float) -> np.ndarray:
     height, width = layer.shape
     crop_h, crop_w = math.ceil(height / zoom), math.ceil(width / zoom)
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    crop = torch.from_numpy(np.ascontiguousarray(layer[top:top + crop_h, left:left + crop_w],
-                                                 dtype=np.float32))
     size = (max(height, round(crop_h * zoom)), max(width, round(crop_w * zoom)))
-    zoomed = F.interpolate(crop[None, None], size=size, mode="bilinear",
-                           align_corners=False)[0, 0].numpy()
+    zoomed = _resize_layer(layer[top:top + crop_h, left:left + crop_w], *size)
     top, left = (zoomed.shape[0] - height) // 2, (zoomed.shape[1] - width) // 2
     return zoomed[top:top + height, left:left + width]
 
@@ -309,9 +319,9 @@ def _snow(image: np.ndarray, params: Params, rng: np.random.Generator) -> np.nda
     layer[layer < params["threshold"]] = 0.0
     layer = np.clip(layer, 0.0, 1.0)
     angle = rng.uniform(*params["angle_range_deg"])
-    layer = _motion_blur_layer(layer, params["streak_radius"] * scale_to_grid,
-                               params["streak_sigma"] * scale_to_grid, angle)
-    layer = _resize_area(layer, height, width)[..., None]
+    layer = _streak(layer, params["streak_radius"] * scale_to_grid,
+                    params["streak_sigma"] * scale_to_grid, angle)
+    layer = _resize_layer(layer, height, width)[..., None]
     weight = params["image_weight"]
     whitened = np.maximum(image, _gray(image)[..., None] * 1.5 + 0.5)
     return weight * image + (1.0 - weight) * whitened + layer + layer[::-1, ::-1]
@@ -329,12 +339,12 @@ def _dendrite_segments(rng: np.random.Generator, starts: np.ndarray, angles: np.
                        lengths: np.ndarray, brightness: np.ndarray, depth: int
                        ) -> list[np.ndarray]:
     """Line segments (x0, y0, x1, y1, brightness) of needles with side branches at +-60 degrees
-    (hexagonal ice), each needle branching `depth` more times, four branches per needle."""
+    (hexagonal ice), each needle branching `depth` more times, three branches per needle."""
     ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     segments = [np.column_stack([starts, ends, brightness])]
     if depth == 0:
         return segments
-    branches = 4
+    branches = 3
     along = rng.uniform(0.15, 0.9, (len(starts), branches))
     branch_starts = starts[:, None] + along[..., None] * (ends - starts)[:, None]
     turn = np.where(rng.random((len(starts), branches)) < 0.5, -1.0, 1.0) * math.pi / 3.0
@@ -381,7 +391,7 @@ def _frost(image: np.ndarray, params: Params, rng: np.random.Generator) -> np.nd
     height, width = image.shape[:2]
     scale_to_grid = REFERENCE_SIZE / min(height, width)
     texture = _ice_crystal_texture(rng, _reference_grid(height, width), scale_to_grid, params)
-    texture = _resize_area(texture, height, width)[..., None]
+    texture = _resize_layer(texture, height, width)[..., None]
     ice_tint = np.array([0.86, 0.93, 1.0], dtype=np.float32)  # frost looks bluish white
     return params["image_weight"] * image + params["frost_weight"] * texture * ice_tint
 
@@ -430,7 +440,7 @@ def _fog(image: np.ndarray, params: Params, rng: np.random.Generator) -> np.ndar
     while size < max(grid_h, grid_w):
         size *= 2
     fog = _plasma_fractal(rng, size, params["roughness_decay"])[:grid_h, :grid_w]
-    fog = _resize_area(fog, height, width)[..., None]
+    fog = _resize_layer(fog, height, width)[..., None]
     brightest = image.max()
     intensity = params["intensity"]
     return (image + intensity * fog) * brightest / (brightest + intensity)
@@ -491,13 +501,13 @@ def _spatter(image: np.ndarray, params: Params, rng: np.random.Generator) -> np.
     liquid = ndimage.gaussian_filter(liquid, params["drop_sigma"] * scale_to_grid)
     liquid[liquid < params["threshold"]] = 0.0
     if params["mode"] == "water":
-        drops = _resize_area(_water_drops(liquid, params, scale_to_grid), height, width)
+        drops = _resize_layer(_water_drops(liquid, params, scale_to_grid), height, width)
         water = np.array([175, 238, 238], dtype=np.float32) / 255.0
         return image + drops[..., None] * water
     mud = ndimage.gaussian_filter((liquid > params["threshold"]).astype(np.float64),
                                   params["mud_edge_sigma"] * scale_to_grid)
     mud[mud < 0.8] = 0.0
-    mud = _resize_area(mud, height, width)[..., None]
+    mud = _resize_layer(mud, height, width)[..., None]
     brown = np.array([63, 42, 20], dtype=np.float32) / 255.0
     return image * (1.0 - mud) + brown * mud
 
@@ -717,6 +727,13 @@ def corruption_parameters(name: str, severity: int, image_size: int = 64) -> Par
     return corruption.parameters(_check_severity(severity), int(image_size))
 
 
+def severity_runs(name: str) -> tuple[tuple[int, ...], ...]:
+    """Runs of severities along which corruption `name` gets stronger: all five, except where
+    the paper's levels change kind (spatter: water then mud; saturate: less then more)."""
+    _check_name(name)
+    return _SEVERITY_RUNS.get(name, (SEVERITIES,))
+
+
 def image_rng(seed: int, name: str, index: int) -> np.random.Generator:
     """The random stream of image `index` of a batch corrupted with `name` and `seed`."""
     return np.random.default_rng([seed, zlib.crc32(name.encode()), index])
@@ -731,16 +748,16 @@ def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0) -> to
     corruption = _check_name(name)
     severity = _check_severity(severity)
     seed = _check_seed(seed)
-    check_images(images)
+    check_each_image(images)
     height, width = images.shape[-2:]
     if min(height, width) < MIN_IMAGE_SIDE:
         raise ValueError(f"images must be at least {MIN_IMAGE_SIDE} pixels on each side, got "
                          f"{height}x{width}")
     params = corruption.parameters(severity, min(height, width))
-    batch = images.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
-    corrupted = np.empty_like(batch)
+    batch = images.detach().to("cpu", torch.float32).numpy()
+    corrupted = np.empty(batch.shape, dtype=np.float32)
     for index, image in enumerate(batch):
-        result = corruption.apply(np.ascontiguousarray(image), params,
+        result = corruption.apply(np.ascontiguousarray(image.transpose(1, 2, 0)), params,
                                   image_rng(seed, name, index))
-        corrupted[index] = np.clip(result, 0.0, 1.0)
-    return torch.from_numpy(corrupted).permute(0, 3, 1, 2).contiguous().to(images.device)
+        corrupted[index] = np.clip(result, 0.0, 1.0).transpose(2, 0, 1)
+    return torch.from_numpy(corrupted).to(images.device)

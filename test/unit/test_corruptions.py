@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from competency_cf.data.corruptions import (CORRUPTIONS, HELD_OUT_CORRUPTIONS,
                                             SEEDED_CORRUPTIONS, SEVERITIES, TUNING_CORRUPTIONS,
-                                            corrupt, corruption_parameters)
+                                            corrupt, corruption_parameters, severity_runs)
 from competency_cf.data.domains import get_domain
 from competency_cf.data.synthesize import render_sample
 
@@ -12,9 +12,6 @@ from competency_cf.data.synthesize import render_sample
 # move pixel values less while hiding more of the view, so their strength is the loss of the
 # view's structure (1 - SSIM). Every other corruption is measured by the mean absolute change.
 VEILS = ("frost", "fog")
-# The paper's saturate levels desaturate (1, 2) then oversaturate (3, 4, 5): two runs of growing
-# strength, not one.
-SATURATE_RUNS = ((1, 2), (3, 4, 5))
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +88,24 @@ def test_same_seed_gives_the_same_output_whatever_the_batch(corrupted, views, na
 def test_strength_grows_with_severity(corrupted, views, name):
     distance = structure_loss if name in VEILS else mean_absolute_change
     strength = {severity: distance(corrupted[name, severity], views) for severity in SEVERITIES}
-    runs = SATURATE_RUNS if name == "saturate" else (SEVERITIES,)
-    for run in runs:
+    for run in severity_runs(name):
         values = [strength[severity] for severity in run]
         assert values == sorted(values), f"{name}: {strength}"
     assert mean_absolute_change(corrupted[name, 5], views) > 0.02
+
+
+def test_only_spatter_and_saturate_change_kind_between_levels():
+    assert severity_runs("spatter") == ((1, 2, 3), (4, 5))
+    assert severity_runs("saturate") == ((1, 2), (3, 4, 5))
+    for name in set(CORRUPTIONS) - {"spatter", "saturate"}:
+        assert severity_runs(name) == (SEVERITIES,)
+    with pytest.raises(ValueError, match="unknown corruption"):
+        severity_runs("hail")
+
+
+def test_spatter_is_water_then_mud():
+    modes = [corruption_parameters("spatter", severity)["mode"] for severity in SEVERITIES]
+    assert modes == ["water", "water", "water", "mud", "mud"]
 
 
 def test_saturate_desaturates_then_oversaturates(corrupted, views):
