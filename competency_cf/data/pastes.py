@@ -25,6 +25,7 @@ from __future__ import annotations
 import colorsys
 import importlib.util
 import math
+import numbers
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -218,7 +219,7 @@ def _check_arguments(source: str, area_fraction: float, seed: int, domain: str |
         raise ValueError(f"unknown paste source {source!r}; expected one of "
                          f"{', '.join(PASTE_SOURCES)}")
     low, high = AREA_FRACTION_RANGE
-    if isinstance(area_fraction, bool) or not isinstance(area_fraction, (int, float)) \
+    if isinstance(area_fraction, bool) or not isinstance(area_fraction, numbers.Real) \
             or not low <= area_fraction <= high:
         raise ValueError(f"area_fraction must be a number in [{low}, {high}] (the share of "
                          f"each view the object covers), got {area_fraction!r}")
@@ -255,7 +256,7 @@ def paste_objects_with_masks(images: torch.Tensor, source: str, area_fraction: f
     if min(height, width) < MIN_IMAGE_SIDE:
         raise ValueError(f"images must be at least {MIN_IMAGE_SIDE} pixels on each side, got "
                          f"{height}x{width}")
-    pixels = round(area_fraction * height * width)
+    pixels = round(float(area_fraction) * height * width)
     loaded_photographs: dict[str, np.ndarray] = {}
 
     def photograph(name: str) -> np.ndarray:

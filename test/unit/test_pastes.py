@@ -69,8 +69,8 @@ def test_domain_may_be_given_as_a_domain_object(views):
 
 
 def test_other_domain_objects_come_from_the_other_domain(views):
-    # The same seed draws the same render for both view domains only if the source ignored
-    # the views' domain; lunar views get sign renders and sign views get terrain renders.
+    # With one seed both batches get the same placements; the pasted pixels differ because
+    # lunar views get sign renders and sign views get terrain renders.
     into_lunar, lunar_masks = paste_objects_with_masks(views["lunar"], "other_domain", 0.4,
                                                        seed=2, domain="lunar")
     into_speed, speed_masks = paste_objects_with_masks(views["speed"], "other_domain", 0.4,
@@ -92,7 +92,7 @@ def test_errors_name_the_value_and_what_was_expected(views):
     with pytest.raises(ValueError, match="unknown paste source 'cats'; expected one of "
                                          "shapes, other_domain, photographs"):
         paste_objects(images, "cats", 0.3)
-    for fraction in (0.1, 0.6, "0.3", True):
+    for fraction in (0.1, 0.6, "0.3", True, None):
         with pytest.raises(ValueError, match=r"area_fraction must be a number in \[0\.15, "
                                              r"0\.5\].*got " + repr(fraction)):
             paste_objects(images, "shapes", fraction)
