@@ -1,1 +1,2 @@
-"""Procedural domains, the six causes of low competency, and dataset I/O."""
+"""Procedural domains, the six causes of low competency, dataset I/O, and the shifts independent
+of them (common corruptions, pasted objects)."""
