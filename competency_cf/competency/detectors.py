@@ -63,6 +63,8 @@ class Detector:
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "Detector":
         """Estimate what the score needs from in-distribution images and their true labels."""
+        self.fitted = False  # a failed fit leaves no half-updated statistics in use
+        check_images(images, f"{self.name} fit images")
         labels = self._check_labels(images, labels)
         features, logits = self._outputs(images)
         with torch.no_grad():
@@ -95,7 +97,6 @@ class Detector:
 
     def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Penultimate features (N, D) and logits (N, C) on the classifier's device, batched."""
-        check_images(images, f"{self.name} fit images")
         features, logits = [], []
         with torch.no_grad(), _evaluation_mode(self.classifier):
             device = _device_of(self.classifier)
@@ -112,7 +113,7 @@ class Detector:
         if labels.is_floating_point() or labels.dtype == torch.bool:
             raise TypeError(f"{self.name}: labels must be integer class indices, "
                             f"got {labels.dtype}")
-        count = len(images) if isinstance(images, torch.Tensor) and images.ndim else 0
+        count = len(images)
         if labels.shape != (count,):
             raise ValueError(f"{self.name}: labels: expected shape ({count},), "
                              f"got {tuple(labels.shape)}")

@@ -230,8 +230,10 @@ def test_bad_shapes_and_labels_raise(detector_class, classifier, fit_set):
     detector = detector_class(classifier)
     with pytest.raises(ValueError, match="shape"):
         detector.fit(images, labels[:-1])
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         detector.fit(images[0], labels[:1])
+    with pytest.raises(ValueError, match="at least one image"):
+        detector.fit(images[:0], labels[:0])
     with pytest.raises(ValueError, match="lie in"):
         detector.fit(images, labels + 1)
     with pytest.raises(TypeError, match="integer"):
