@@ -155,8 +155,9 @@ class MahalanobisDetector(Detector):
     """Negative smallest squared Mahalanobis distance to a class mean (Lee et al., 2018).
 
     Class-conditional Gaussians on the penultimate features with one covariance shared by all
-    classes, fitted on the true labels; the precision is the pseudo-inverse of that covariance
-    (ReLU features often have dead units). Without the paper's input perturbation and feature
+    classes, fitted on the true labels; the precision is the pseudo-inverse of that covariance,
+    as in the paper's reference code, so a direction without variance on the fit set (a ReLU
+    unit never active there) does not count. Without the paper's input perturbation and feature
     ensemble: the score of its penultimate layer alone.
     """
 
@@ -225,7 +226,8 @@ class VimDetector(Detector):
     the fit set. score = logsumexp(logits) - alpha * ||residual||, a monotone transform of the
     paper's softmax probability of the virtual logit (higher = in-distribution).
     `principal_dim` defaults to half the feature dimension (the paper keeps 1000 of ResNet's
-    2048). Labels are not used.
+    2048). Computed in float64: in float32 the eigenvectors near the cut, and so the scores,
+    drift measurably on 128-d features. Labels are not used.
     """
 
     name = "vim"

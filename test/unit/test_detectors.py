@@ -212,6 +212,27 @@ def test_vim_on_a_hand_built_case():
     assert (residual_norm(features - vim.origin.numpy())[3:] > 1.0).all()
 
 
+def test_mahalanobis_and_vim_agree_with_pytorch_ood():
+    # pytorch-ood 0.4.0 as an outside reference, on features without dead directions (where
+    # they differ by design: see the detectors' docstrings). Its Mahalanobis outlier score is
+    # half the smallest distance under the summed (not averaged) scatter matrix plus a 1e-6
+    # ridge, so -2 N x its score is ours; its ViM outlier score is minus ours, in float32.
+    ood = pytest.importorskip("pytorch_ood.detector")
+    toy = HalvesClassifier(bias=(1.0, -2.0, 0.5))
+    images, labels = tinted(60, seed=0)
+    queries = torch.cat([tinted(6, seed=1)[0], far_away(3, seed=2)])
+    fit_features, features = toy.features(images).detach(), toy.features(queries).detach()
+    reference = ood.Mahalanobis(None).fit_features(fit_features, labels)
+    ours = MahalanobisDetector(toy).fit(images, labels).score(queries)
+    torch.testing.assert_close(ours, -2.0 * len(images) * reference.predict_features(features),
+                               rtol=2e-3, atol=0)
+    reference = ood.ViM(None, d=3, w=toy.head.weight, b=toy.head.bias)
+    reference.fit_features(fit_features, labels)
+    ours = VimDetector(toy, principal_dim=3).fit(images, labels).score(queries)
+    torch.testing.assert_close(ours, -reference.predict_features(features), rtol=1e-4,
+                               atol=1e-4)
+
+
 @pytest.mark.parametrize("detector_class", NEEDS_FIT)
 def test_score_before_fit_raises(detector_class, classifier):
     with pytest.raises(RuntimeError, match="fit"):
