@@ -109,7 +109,7 @@ def test_batch_size_and_classifier_mode_do_not_change_scores(detector_class, cla
     reference = detector_class(classifier).fit(*fit_set).score(images)
     classifier.train()
     try:
-        small_batches = detector_class(classifier, batch_size=7).fit(*fit_set).score(images)
+        small_batches = detector_class(classifier, batch_size=8).fit(*fit_set).score(images)
         assert classifier.training  # the detector restored the mode it found
     finally:
         classifier.eval()
