@@ -290,7 +290,8 @@ class ParceDetector:
     def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "ParceDetector":
         check_images(images, "parce fit images")
         if not self.fitted:
-            self.estimator.fit(images, labels, batch_size=self.batch_size)
+            with _evaluation_mode(self.estimator):
+                self.estimator.fit(images, labels, batch_size=self.batch_size)
         return self
 
     def score(self, images: torch.Tensor) -> torch.Tensor:
