@@ -23,6 +23,105 @@ def auroc(positive_scores, negative_scores) -> float:
     return float(u / (len(positive) * len(negative)))
 
 
+# Reliability of a confidence score (selective prediction). `correct` says per image whether the
+# classifier's prediction was right; `confidence` is any score where higher means "trust it more"
+# (PaRCE competency, maximum softmax probability, a detector's score). An image is accepted when
+# its confidence is at least the threshold and flagged otherwise.
+
+
+def _correct_and_confidence(correct, confidence) -> tuple[np.ndarray, np.ndarray]:
+    """Validated 1-d arrays: `correct` as bool, `confidence` as float64 (same non-zero length)."""
+    correct = np.asarray(correct)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if correct.ndim != 1 or correct.shape != confidence.shape:
+        raise ValueError(f"correct and confidence must be 1-d arrays of the same length, got "
+                         f"shapes {correct.shape} and {confidence.shape}")
+    if not len(correct):
+        raise ValueError("correct and confidence are empty: nothing to measure")
+    if correct.dtype != bool and not np.isin(correct, (0, 1)).all():
+        raise ValueError("correct must hold booleans (or 0/1), got other values")
+    if not np.isfinite(confidence).all():
+        raise ValueError("confidence contains NaN or infinite values")
+    return correct.astype(bool), confidence
+
+
+def _finite_confidence(confidence) -> np.ndarray:
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if confidence.ndim != 1 or not len(confidence):
+        raise ValueError(f"confidence must be a non-empty 1-d array, got shape {confidence.shape}")
+    if not np.isfinite(confidence).all():
+        raise ValueError("confidence contains NaN or infinite values")
+    return confidence
+
+
+def silent_failure_rate(correct, confidence, threshold: float) -> float:
+    """Share of ALL images whose prediction is wrong yet accepted (confidence >= threshold)."""
+    correct, confidence = _correct_and_confidence(correct, confidence)
+    return float(np.mean(~correct & (confidence >= threshold)))
+
+
+def flagged_rate(confidence, threshold: float) -> float:
+    """Share of images flagged as untrustworthy (confidence < threshold)."""
+    return float(np.mean(_finite_confidence(confidence) < threshold))
+
+
+def error_detection_auroc(correct, confidence) -> float:
+    """AUROC of the confidence for telling correct predictions (positive) from wrong ones.
+
+    1.0: every correct prediction is more confident than every wrong one; 0.5: chance; ties
+    count half. NaN when all predictions are correct or all are wrong (no pair to compare).
+    """
+    correct, confidence = _correct_and_confidence(correct, confidence)
+    if correct.all() or not correct.any():
+        return float("nan")
+    return auroc(confidence[correct], confidence[~correct])
+
+
+def risk_coverage_curve(correct, confidence) -> tuple[np.ndarray, np.ndarray]:
+    """Selective risk at every coverage k/n, k = 1..n (Geifman & El-Yaniv, 2017).
+
+    Images are accepted in order of decreasing confidence; `risk[k-1]` is the error rate among
+    the k most confident. Ties: a selective classifier cannot tell tied images apart, so within
+    a group of equal confidences each accepted image counts as the group's error rate, which is
+    the average risk over all orders of the tied images. The result therefore does not depend
+    on the input order, and a constant confidence gives the overall error rate at every coverage.
+    Returns (coverage, risk), float64 arrays of length n.
+    """
+    correct, confidence = _correct_and_confidence(correct, confidence)
+    order = np.argsort(-confidence, kind="stable")
+    errors = (~correct[order]).astype(np.float64)
+    confidence = confidence[order]
+    # Each image gets the error rate of its tie group, so cumulative errors interpolate
+    # linearly inside a group.
+    _, group, group_size = np.unique(confidence, return_inverse=True, return_counts=True)
+    group_errors = np.bincount(group, weights=errors)
+    spread_errors = (group_errors / group_size)[group]
+    count = len(correct)
+    accepted = np.arange(1, count + 1, dtype=np.float64)
+    return accepted / count, np.cumsum(spread_errors) / accepted
+
+
+def aurc(correct, confidence) -> float:
+    """Area under the risk-coverage curve: mean selective risk over coverages k/n, k = 1..n.
+
+    As defined by Geifman et al. (2019, "Bias-reduced uncertainty estimation for deep neural
+    classifiers"); lower is better, ties as in `risk_coverage_curve`.
+    """
+    return float(np.mean(risk_coverage_curve(correct, confidence)[1]))
+
+
+def excess_aurc(correct, confidence) -> float:
+    """AURC minus the AURC of an oracle that accepts every correct prediction first (E-AURC).
+
+    The oracle's risk at coverage k/n is max(0, k - n_correct) / k; the discrete counterpart of
+    Geifman et al.'s r + (1 - r) ln(1 - r). 0 for a perfect ranking, independent of accuracy.
+    """
+    correct, confidence = _correct_and_confidence(correct, confidence)
+    accepted = np.arange(1, len(correct) + 1, dtype=np.float64)
+    oracle = np.maximum(0.0, accepted - correct.sum()) / accepted
+    return aurc(correct, confidence) - float(oracle.mean())
+
+
 def mean_cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over rows of the cosine similarity between (N, D) tensors (NaN when empty)."""
     if len(a) == 0:
