@@ -288,6 +288,19 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_robustness(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.evaluation.robustness import robustness
+
+    estimator = load_estimator(_models_dir(args), args.device)
+    out = args.out if args.out is not None else Path("results") / args.domain
+    report = robustness(args.domain, estimator, per_class=args.per_class, seed=args.seed)
+    report.save(out)
+    print(report.to_markdown())
+    print(f"wrote {out}/robustness.md, robustness.json, robustness.png")
+    return 0 if all(met for _, _, met in report.checks()) or not args.strict else 1
+
+
 def cmd_calibrate_report(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.evaluation.calibration_report import calibration_report
@@ -483,6 +496,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output directory (default: results/<domain>)")
     report.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     report.set_defaults(handler=cmd_calibrate_report)
+
+    shift = commands.add_parser("robustness", help="competency and standard detectors under "
+                                "common corruptions and unfamiliar objects on fresh renders "
+                                "(tuning and held-out groups)")
+    _add_domain(shift)
+    _add_models(shift)
+    shift.add_argument("--per-class", type=_positive_int, default=10,
+                       help="fresh renders per class, shifted by every corruption and paste")
+    shift.add_argument("--seed", type=int, default=0, help="seed of the random shifts")
+    shift.add_argument("--out", type=Path, default=None,
+                       help="output directory (default: results/<domain>)")
+    shift.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    shift.set_defaults(handler=cmd_robustness)
 
     render = commands.add_parser("render", help="contact sheet of a domain and its degradations")
     _add_domain(render)
