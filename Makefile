@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 100 )))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test test-unit test-ros test-stress test-gpu demo score-demo bench soak train examples calibrate-report evaluate explain-eval clean-venv
+.PHONY: venv test test-unit test-ros test-stress test-gpu demo score-demo bench soak train examples calibrate-report robustness evaluate explain-eval clean-venv
 
 venv: $(STAMP)
 
@@ -70,6 +70,10 @@ examples: venv
 
 calibrate-report: venv
 	$(PY) -m competency_cf calibrate-report --domain $(DOMAIN)
+
+# Competency and the standard detectors under common corruptions and unfamiliar objects.
+robustness: venv
+	$(PY) -m competency_cf robustness --domain $(DOMAIN)
 
 clean-venv:
 	rm -rf $(VENV)
