@@ -15,7 +15,7 @@ from competency_cf.resources import models_dir
 
 @pytest.fixture(scope="module")
 def report_and_inputs(tmp_path_factory):
-    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=15, ood_images=12)
+    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=10, ood_images=10)
     data = render_domain(domain, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False)
     estimator = load_estimator(models_dir("speed"))
     figure = tmp_path_factory.mktemp("figures") / "calibration.png"

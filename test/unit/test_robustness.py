@@ -16,7 +16,7 @@ SHIFTS = [Shift("corruption", "gaussian_noise", 5.0, "held_out"),
 
 @pytest.fixture(scope="module")
 def report():
-    return robustness("speed", per_class=2, shifts=SHIFTS, fit_per_class=12,
+    return robustness("speed", per_class=2, shifts=SHIFTS, fit_per_class=4,
                       show_progress=False)
 
 
