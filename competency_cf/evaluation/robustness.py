@@ -210,7 +210,10 @@ class RobustnessReport:
                          f"{row.auroc['msp']:.3f} | {row.aurc['parce']:.4f} | "
                          f"{row.aurc['msp']:.4f} |")
         lines += ["", "AUROC is NaN where a set holds no wrong (or no correct) prediction; "
-                  "group averages leave those sets out."]
+                  "group averages leave those sets out. The tables average per shift (ranking "
+                  "within one corruption at one severity); the figure's curves pool every "
+                  "held-out corruption image (ranking across shifts too, as on a robot where "
+                  "shifts mix), so the two can order the detectors differently."]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -253,7 +256,7 @@ class RobustnessReport:
                              linewidth=2.2 if name == "parce" else 1.2)
         axes[0].set(xlabel="coverage (share of images accepted, most confident first)",
                     ylabel="risk (error rate among accepted)",
-                    title=f"{self.domain}: risk-coverage, held-out corruptions")
+                    title=f"{self.domain}: risk-coverage, all held-out corruption images pooled")
         axes[0].legend(fontsize=8)
         for group, style in zip(GROUPS, ("--", "-")):
             rows = self.corruption_rows(group)
