@@ -56,3 +56,18 @@ def descriptor_explainer(trained):
         features = DescriptorFeatures().fit(calibration, estimator.autoencoder(calibration))
     labels = torch.arange(len(calibration)) % len(LABELS)
     return DescriptorExplainer(features).fit(calibration, labels, [calibration.flip(-1)])
+
+
+@pytest.fixture(scope="session")
+def small_speed(tmp_path_factory):
+    """A small rendering of the speed domain (all splits) with its committed estimator,
+    rendered once per run for the tests that need whole splits."""
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.data.domains import DOMAINS
+    from competency_cf.data.synthesize import render_domain
+    from competency_cf.resources import models_dir
+
+    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=12, ood_images=10)
+    data = render_domain(domain, cache_dir=tmp_path_factory.mktemp("speed_cache"),
+                         show_progress=False)
+    return domain, data, load_estimator(models_dir("speed"))

@@ -4,20 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from competency_cf.competency.parce import load_estimator
 from competency_cf.data.causes import CAUSES
-from competency_cf.data.domains import DOMAINS
-from competency_cf.data.synthesize import render_domain
 from competency_cf.evaluation.calibration_report import calibration_report
 from competency_cf.evaluation.metrics import auroc
-from competency_cf.resources import models_dir
 
 
 @pytest.fixture(scope="module")
-def report_and_inputs(tmp_path_factory):
-    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=10, ood_images=10)
-    data = render_domain(domain, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False)
-    estimator = load_estimator(models_dir("speed"))
+def report_and_inputs(small_speed, tmp_path_factory):
+    domain, data, estimator = small_speed
     figure = tmp_path_factory.mktemp("figures") / "calibration.png"
     report = calibration_report(estimator, domain, data, per_cause=5, show_progress=False,
                                 figure=figure)

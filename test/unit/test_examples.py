@@ -1,14 +1,8 @@
-import dataclasses
-
 import numpy as np
 import torch
 
 from competency_cf.competency.examples import (ExampleSet, build_examples, degraded,
                                                first_factor_below)
-from competency_cf.competency.parce import load_estimator
-from competency_cf.data.domains import DOMAINS
-from competency_cf.data.synthesize import render_domain
-from competency_cf.resources import models_dir
 
 
 def test_first_factor_in_list_order():
@@ -20,11 +14,9 @@ def test_first_factor_in_list_order():
     assert first_factor_below(competency, 0.9).tolist() == [1, 0, -1]
 
 
-def test_example_set_on_committed_speed_model(tmp_path):
+def test_example_set_on_committed_speed_model(small_speed, tmp_path):
     """Every example is below threshold at its factor, and at no earlier factor of the table."""
-    domain = dataclasses.replace(DOMAINS["speed"], images_per_class=30, ood_images=20)
-    data = render_domain(domain, cache_dir=tmp_path, show_progress=False)
-    estimator = load_estimator(models_dir("speed"))
+    domain, data, estimator = small_speed
     examples = build_examples(estimator, domain, data, per_cause=3, show_progress=False)
     assert set(examples.causes) <= {"spatial", "brightness", "contrast", "saturation", "noise",
                                     "pixelation"}
