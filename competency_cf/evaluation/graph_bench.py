@@ -122,7 +122,7 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
     from sensor_msgs.msg import Image
 
     from competency_cf.evaluation.paced_camera import PacedCamera
-    from competency_cf.ros.executor import make_executor, stop_spinning
+    from competency_cf.ros.executor import make_executor, teardown
     from competency_cf.ros.image_codec import tensor_to_msg
 
     clean, noisy = competent_and_low_frames(domain, triggers)
@@ -191,11 +191,9 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
 
         _spin_while(executor, lambda: not settled(), triggers / pair_hz + SETTLE_TIMEOUT_S)
         paced.stop()
-        stop_spinning(executor, nodes + [camera])  # see ros/executor.py
+        teardown(nodes + [camera], executor, context)  # see ros/executor.py
         fired, answered, dropped = (perception.trigger.fired, counterfactual.completed,
                                     counterfactual.jobs.dropped)
-        for node in nodes + [camera]:
-            node.destroy_node()
     finally:
         context.try_shutdown()
 

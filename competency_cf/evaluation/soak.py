@@ -108,7 +108,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
 
     from competency_cf.evaluation.paced_camera import PacedCamera
     from competency_cf.evaluation.graph_bench import start_graph
-    from competency_cf.ros.executor import make_executor, stop_spinning
+    from competency_cf.ros.executor import make_executor, teardown
     from competency_cf.ros.image_codec import encode
 
     clean, noisy = ([encode(frame, "rgb8") for frame in frames]
@@ -146,15 +146,14 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
         while time.monotonic() - started < seconds:
             executor.spin_once(timeout_sec=0.1)
         paced.stop()
-        stop_spinning(executor, nodes + [camera])  # see ros/executor.py
         elapsed = time.monotonic() - started
         warm = next((row for row in samples if row["t"] >= WARM_UP_FRACTION * seconds),
                     {"t": 0.0, "published": 0, "processed": 0, "rss_mb": rss_mb()})
         span = max(1e-6, elapsed - warm["t"])
         rss_end = rss_mb()
         target_hz = float(perception.get_parameter("max_rate_hz").value)
-        for node in nodes + [camera]:
-            node.destroy_node()  # stops perception's worker: its counters are final below
+        # Stops perception's worker (its counters are final below); see ros/executor.py.
+        teardown(nodes + [camera], executor, context)
         slot = perception.frames
         result = SoakResult(
             seconds=elapsed, camera_hz=(paced.published - warm["published"]) / span,

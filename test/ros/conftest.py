@@ -48,8 +48,9 @@ class Graph:
         for node in nodes:
             assert start(node), f"{node.get_name()} failed to start"
 
-    def spin_until(self, condition, timeout: float = DEADLINE_S, each=None) -> bool:
-        return spin_until(self.executor, condition, timeout, each)
+    def spin_until(self, condition, timeout: float = DEADLINE_S, each=None,
+                   period: float = 0.05) -> bool:
+        return spin_until(self.executor, condition, timeout, each, period)
 
     def _add(self, node):
         self.nodes.append(node)

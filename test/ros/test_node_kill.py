@@ -6,34 +6,26 @@ import signal
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import encode
 from competency_cf.ros.recorder import EXPLANATION_DETAIL, read_bag
-from waiting import spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, processes):
+def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, processes, graph):
     out = tmp_path / "recording"
     recorder = processes.python("-m", "competency_cf", "record", "--out", str(out))
     perception = processes.perception("image_topic:=/kill_test/image")
-    context = rclpy.Context()
-    rclpy.init(context=context)
     try:
         assert "recording" in recorder.stdout.readline()
-        node = rclpy.create_node("camera", context=context)
+        node = graph.plain("camera")
         camera = node.create_publisher(Image, "/kill_test/image", 10)
         marker = node.create_publisher(String, EXPLANATION_DETAIL, 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
         frame = encode(np.full((64, 64, 3), 100, np.uint8), "rgb8")
-
         # The recorder reports the messages it recorded per topic on /diagnostics.
         counts = {}
 
@@ -44,19 +36,16 @@ def test_killing_perception_leaves_recorder_and_camera_working(tmp_path, process
 
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
         # Perception is up and its scores are being recorded.
-        assert spin_until(executor, lambda: counts.get("/perception_node/competency", 0) >= 3,
-                          each=lambda: camera.publish(frame), period=0.1)
+        assert graph.spin_until(lambda: counts.get("/perception_node/competency", 0) >= 3,
+                                each=lambda: camera.publish(frame), period=0.1)
         perception.send_signal(signal.SIGKILL)
         perception.wait(timeout=60)
         # The camera process and the recorder go on: markers sent after the kill are recorded.
-        assert spin_until(executor, lambda: counts.get(EXPLANATION_DETAIL, 0) >= 3,
-                          each=lambda: (camera.publish(frame), marker.publish(
-                              String(data=json.dumps({"cause": "marker"})))), period=0.1)
+        assert graph.spin_until(lambda: counts.get(EXPLANATION_DETAIL, 0) >= 3,
+                                each=lambda: (camera.publish(frame), marker.publish(
+                                    String(data=json.dumps({"cause": "marker"})))), period=0.1)
         assert recorder.poll() is None
-        executor.shutdown()
-        node.destroy_node()
     finally:
-        context.try_shutdown()
         output = processes.interrupt(recorder)
     assert recorder.returncode == 0, output
     messages = read_bag(out / "bag")

@@ -4,46 +4,33 @@ import json
 import signal
 
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32, String
 
 from competency_cf.ros.recorder import EXPLANATION_DETAIL, read_bag
-from waiting import spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_sigint_leaves_complete_files(tmp_path, processes):
+def test_sigint_leaves_complete_files(tmp_path, processes, graph):
     out = tmp_path / "recording"
     process = processes.python("-m", "competency_cf", "record", "--out", str(out))
     line = process.stdout.readline()
     assert "recording" in line, line
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    try:
-        node = rclpy.create_node("publisher", context=context)
-        competency = node.create_publisher(Float32, "/perception_node/competency", 10)
-        details = node.create_publisher(String, EXPLANATION_DETAIL, 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        assert spin_until(executor, lambda: competency.get_subscription_count() >= 1
-                          and details.get_subscription_count() >= 1)
-        sent = [0]
+    node = graph.plain("publisher")
+    competency = node.create_publisher(Float32, "/perception_node/competency", 10)
+    details = node.create_publisher(String, EXPLANATION_DETAIL, 10)
+    assert graph.spin_until(lambda: competency.get_subscription_count() >= 1
+                            and details.get_subscription_count() >= 1)
+    sent = [0]
 
-        def publish():
-            competency.publish(Float32(data=0.5))
-            details.publish(String(data=json.dumps({"cause": "brightness", "n": sent[0]})))
-            sent[0] += 1
+    def publish():
+        competency.publish(Float32(data=0.5))
+        details.publish(String(data=json.dumps({"cause": "brightness", "n": sent[0]})))
+        sent[0] += 1
 
-        # explanations.jsonl is flushed per line: five there, and the recorder is taking both.
-        jsonl = out / "explanations.jsonl"
-        assert spin_until(executor, lambda: len(jsonl.read_text().splitlines()) >= 5,
-                          each=publish, period=0.05)
-        executor.shutdown()
-        node.destroy_node()
-    finally:
-        context.try_shutdown()
+    # explanations.jsonl is flushed per line: five there, and the recorder is taking both.
+    jsonl = out / "explanations.jsonl"
+    assert graph.spin_until(lambda: len(jsonl.read_text().splitlines()) >= 5, each=publish)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output

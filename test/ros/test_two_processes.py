@@ -2,38 +2,28 @@
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float32
 
 from competency_cf.ros.image_codec import encode_compressed
-from waiting import spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_perception_node_process_scores_compressed_frames(processes):
+def test_perception_node_process_scores_compressed_frames(processes, graph):
     process = processes.perception("input_transport:=compressed",
                                    "image_topic:=/two_process/image")
-    context = rclpy.Context()
-    rclpy.init(context=context)
     scores = []
+    node = graph.plain("camera")
+    publisher = node.create_publisher(CompressedImage, "/two_process/image/compressed", 10)
+    node.create_subscription(Float32, "/perception_node/competency",
+                             lambda m: scores.append(m.data), 10)
+    frame = encode_compressed(np.full((64, 64, 3), 110, np.uint8), "jpeg")
     try:
-        node = rclpy.create_node("camera", context=context)
-        publisher = node.create_publisher(CompressedImage, "/two_process/image/compressed", 10)
-        node.create_subscription(Float32, "/perception_node/competency",
-                                 lambda m: scores.append(m.data), 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        frame = encode_compressed(np.full((64, 64, 3), 110, np.uint8), "jpeg")
         # Frames go out until three are scored, however long the process takes to start.
-        spin_until(executor, lambda: len(scores) >= 3 or process.poll() is not None,
-                   each=lambda: publisher.publish(frame), period=0.2)
-        executor.shutdown()
-        node.destroy_node()
+        graph.spin_until(lambda: len(scores) >= 3 or process.poll() is not None,
+                         each=lambda: publisher.publish(frame), period=0.2)
     finally:
-        context.try_shutdown()
         output = processes.interrupt(process)
     assert len(scores) >= 3, output
     assert all(0.0 <= score <= 1.0 for score in scores)
