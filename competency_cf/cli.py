@@ -96,6 +96,7 @@ def cmd_train(args) -> int:
     save_models(out, models, provenance)
     estimator.calibration.save(out / PARCE_JSON)
     _fit_explainer(estimator, domain, data, out)
+    _fit_fused(out, data, args.threshold)
     calibration = estimator.calibration
     print(f"wrote {out}/: classifier, autoencoder, model.json, {PARCE_JSON}, "
           "descriptor_explainer.json")
@@ -119,6 +120,37 @@ def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500) 
     LatentNearestNeighbor(estimator).fit(data.calibration.images).save_bank(
         models / LNN_BANK_FILE)
     return path
+
+
+def _fit_fused(models: Path, data, threshold: float, default: bool = False,
+               false_alarm_budget: float | None = None, device: str = "cpu") -> Path:
+    from competency_cf.competency.fused import (DEFAULT_FALSE_ALARM_BUDGET, FUSED_JSON,
+                                                FusedEstimator)
+    from competency_cf.networks.store import load_models, read_model_json
+
+    loaded = load_models(models, device)
+    estimator = FusedEstimator(loaded.classifier, loaded.autoencoder).eval()
+    estimator.fit(data.calibration.images, data.calibration.labels, data.train.images,
+                  data.train.labels, threshold=threshold,
+                  false_alarm_budget=DEFAULT_FALSE_ALARM_BUDGET if false_alarm_budget is None
+                  else false_alarm_budget,
+                  classifier_sha256=read_model_json(models)["sha256"]["classifier.safetensors"],
+                  default=default)
+    estimator.calibration.save(models / FUSED_JSON)
+    calibration = estimator.calibration
+    print(f"fused estimator: temperature {calibration.temperature:.3f}, z* "
+          f"{calibration.z_star:.2f}, calibration accuracy {calibration.calibration_accuracy:.4f}"
+          f", mean competency {calibration.calibration_mean_competency:.4f}"
+          f"{' (default)' if default else ''}")
+    return models / FUSED_JSON
+
+
+def cmd_fit_fused(args) -> int:
+    models = _models_dir(args)
+    path = _fit_fused(models, _render(args), args.threshold, args.default,
+                      args.false_alarm_budget, args.device)
+    print(f"wrote {path}")
+    return 0
 
 
 def cmd_fit_explainer(args) -> int:
@@ -280,7 +312,7 @@ def cmd_bench(args) -> int:
         image_size = int(estimator.autoencoder.config["image_size"])
         with tempfile.TemporaryDirectory() as scratch:
             onnx = OnnxCompetency(export_onnx(estimator, Path(scratch) / "graph.onnx",
-                                              image_size), estimator.calibration)
+                                              image_size), estimator)
             perception_rows = bench_perception({"torch": estimator, "onnx": onnx}, image_size)
         report.domains[name] = DomainBench(counterfactual_rows, explainer_rows, perception_rows)
     print(report.save(Path("results")))
@@ -366,7 +398,7 @@ def cmd_export_onnx(args) -> int:
     image_size = int(estimator.autoencoder.config["image_size"])
     export_onnx(estimator, out, image_size)
     images = torch.rand((4, 3, image_size, image_size), generator=torch.Generator().manual_seed(0))
-    difference = (OnnxCompetency(out, estimator.calibration).evaluate(images).competency
+    difference = (OnnxCompetency(out, estimator).evaluate(images).competency
                   - estimator.evaluate(images).competency).abs().max()
     print(f"wrote {out} (max competency difference vs torch on random images: "
           f"{float(difference):.2e})")
@@ -452,6 +484,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--per-cause", type=_positive_int, default=500,
                      help="training images per cause (default: 500)")
     fit.set_defaults(handler=cmd_fit_explainer)
+
+    fused = commands.add_parser("fit-fused", help="fit the fused competency estimator "
+                                "(fused.json) for existing models")
+    _add_domain(fused)
+    _add_models(fused)
+    fused.add_argument("--threshold", type=_unit_interval, default=0.9,
+                       help="competency threshold stored in fused.json (default: 0.9)")
+    fused.add_argument("--false-alarm-budget", type=_unit_interval, default=None,
+                       help="share of correctly classified calibration images the familiarity "
+                       "signals may flag beyond the softmax alone (default: 0.01)")
+    fused.add_argument("--default", action="store_true",
+                       help="make it the domain's default estimator (`--estimator auto`, the "
+                       "perception node's `estimator: auto`)")
+    fused.set_defaults(handler=cmd_fit_fused)
 
     explain = commands.add_parser("explain-eval", help="explanation accuracy per cause without "
                                   "and with counterfactuals (the paper's Tables 3-4)")
@@ -575,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(score)
     score.set_defaults(handler=cmd_score_demo)
 
-    for sub in (train, examples, report, evaluate, fit, explain, tune):
+    for sub in (train, examples, report, evaluate, fit, fused, explain, tune):
         sub.add_argument("--seed", type=int, default=0,
                          help="seed of training / noise draws (default: 0)")
         sub.add_argument("--no-cache", action="store_true",

@@ -1,6 +1,7 @@
-"""PaRCE on ONNX Runtime: one exported graph, image -> (logits, reconstruction loss, features,
-latent), with a dynamic batch dimension; competency is computed from its outputs by the same
-calibration as the torch path (`competency_numpy`).
+"""Competency on ONNX Runtime: one exported graph, image -> (logits, reconstruction loss,
+features, latent), with a dynamic batch dimension; competency is computed from its outputs by the
+estimator's own numpy path (`competency_from_outputs`), with the same calibration as the torch
+path, so PaRCE and the fused estimator share one graph.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from competency_cf.competency.parce import (CompetencyResult, ParceCalibration, ParceEstimator,
-                                            competency_numpy)
+from competency_cf.competency.parce import CompetencyResult, ParceEstimator
 
 ONNX_FILE = "competency.onnx"  # next to the models of a domain
 OUTPUTS = ("logits", "reconstruction_loss", "features", "latent")
@@ -63,9 +63,10 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
 
 
 class OnnxCompetency:
-    """evaluate(images) like ParceEstimator.evaluate, on an ONNX Runtime session."""
+    """evaluate(images) like the estimator's own evaluate, on an ONNX Runtime session; the
+    estimator supplies the calibration (`competency_from_outputs`), not the networks."""
 
-    def __init__(self, path: str | Path, calibration: ParceCalibration,
+    def __init__(self, path: str | Path, estimator: ParceEstimator,
                  providers: list[str] | None = None, threads: int | None = None):
         import onnxruntime as ort
 
@@ -87,8 +88,8 @@ class OnnxCompetency:
         names = [output.name for output in self.session.get_outputs()]
         if names != list(OUTPUTS):
             raise ValueError(f"{path}: outputs {names}, expected {list(OUTPUTS)}")
-        self.calibration = calibration
-        self.threshold = calibration.threshold
+        self.estimator = estimator
+        self.threshold = estimator.threshold
         self.provider = self.session.get_providers()[0]
 
     def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -100,17 +101,16 @@ class OnnxCompetency:
         if isinstance(images, torch.Tensor):
             images = images.detach().cpu().numpy()
         outputs = self.outputs(images)
-        logits = outputs["logits"].astype(np.float64)
+        logits = outputs["logits"].astype(np.float64) / self.estimator.temperature
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         losses = outputs["reconstruction_loss"].astype(np.float64)
-        competency = competency_numpy(probabilities, losses, self.calibration)
-        p_max = probabilities.max(axis=1)
+        competency, in_distribution = self.estimator.competency_from_outputs(
+            outputs["logits"], losses, outputs["features"])
         return CompetencyResult(
             competency=torch.from_numpy(competency).float(),
             prediction=torch.from_numpy(probabilities.argmax(axis=1)),
-            p_max=torch.from_numpy(p_max).float(),
-            # competency = p_max x P(in distribution), as in the torch path
-            p_in_distribution=torch.from_numpy(competency / np.maximum(p_max, 1e-12)).float(),
+            p_max=torch.from_numpy(probabilities.max(axis=1)).float(),
+            p_in_distribution=torch.from_numpy(in_distribution).float(),
             reconstruction_loss=torch.from_numpy(losses).float(),
             probabilities=torch.from_numpy(probabilities).float())

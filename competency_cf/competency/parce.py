@@ -106,6 +106,8 @@ class CompetencyResult:
 class ParceEstimator(nn.Module):
     """Competency of a classifier on images, from the classifier and its autoencoder."""
 
+    name = "parce"
+
     def __init__(self, classifier: ConvClassifier, autoencoder: ConvAutoencoder,
                  calibration: ParceCalibration | None = None):
         super().__init__()
@@ -128,6 +130,11 @@ class ParceEstimator(nn.Module):
     @property
     def threshold(self) -> float:
         return self._calibrated().threshold
+
+    @property
+    def temperature(self) -> float:
+        """Softmax temperature of the scores (PaRCE uses the raw softmax)."""
+        return 1.0
 
     def _calibrated(self) -> ParceCalibration:
         if self.calibration is None:
@@ -201,15 +208,50 @@ class ParceEstimator(nn.Module):
             calibration_images=len(images)))
         return self
 
+    def competency_from_outputs(self, logits: np.ndarray, losses: np.ndarray,
+                                features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(competency, P(in distribution)) from network outputs computed elsewhere (ONNX)."""
+        logits = np.asarray(logits, dtype=np.float64)
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        competency = competency_numpy(probabilities, losses, self._calibrated())
+        return competency, competency / np.maximum(probabilities.max(axis=1), 1e-12)
+
     def score_numpy(self, probabilities: np.ndarray, losses: np.ndarray) -> np.ndarray:
         """Competency from network outputs computed elsewhere (e.g. another inference runtime)."""
         return competency_numpy(probabilities, losses, self._calibrated())
 
 
-def load_estimator(directory: str | Path, device: str | torch.device = "cpu") -> ParceEstimator:
-    """A calibrated estimator from a `models/<domain>/` directory (weights + parce.json)."""
-    from competency_cf.networks.store import load_models
+ESTIMATORS = ("auto", "parce", "fused")
 
+
+def load_estimator(directory: str | Path, device: str | torch.device = "cpu",
+                   kind: str = "parce") -> ParceEstimator:
+    """A calibrated estimator from a `models/<domain>/` directory.
+
+    kind: `parce` (the paper's estimator, parce.json), `fused` (fused.json, see
+    `competency.fused`) or `auto` (fused where the directory's fused.json is marked as its
+    default, PaRCE otherwise).
+    """
+    from competency_cf.competency.fused import FUSED_JSON, FusedCalibration, FusedEstimator
+    from competency_cf.networks.store import load_models, read_model_json
+
+    if kind not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {kind!r}; choose one of {', '.join(ESTIMATORS)}")
+    directory = Path(directory)
     models = load_models(directory, device)
-    calibration = ParceCalibration.load(Path(directory) / PARCE_JSON)
-    return ParceEstimator(models.classifier, models.autoencoder, calibration).eval()
+    if kind == "auto":
+        fused_path = directory / FUSED_JSON
+        kind = "fused" if fused_path.is_file() and FusedCalibration.load(fused_path).default \
+            else "parce"
+    if kind == "parce":
+        calibration = ParceCalibration.load(directory / PARCE_JSON)
+        return ParceEstimator(models.classifier, models.autoencoder, calibration).eval()
+    calibration = FusedCalibration.load(directory / FUSED_JSON)
+    weights = read_model_json(directory)["sha256"].get("classifier.safetensors", "")
+    if calibration.classifier_sha256 != weights:
+        raise ValueError(f"{directory / FUSED_JSON}: fitted for classifier weights "
+                         f"{calibration.classifier_sha256[:12] or 'unknown'}, but "
+                         f"classifier.safetensors is {weights[:12]}; refit it with "
+                         "`competency-cf fit-fused`")
+    return FusedEstimator(models.classifier, models.autoencoder, calibration).eval()

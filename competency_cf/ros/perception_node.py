@@ -136,7 +136,7 @@ class PerceptionNode(ManagedNode):
         from competency_cf.competency.onnx_backend import ONNX_FILE, OnnxCompetency
 
         requested = [p.strip() for p in self.values["providers"].split(",") if p.strip()]
-        scorer = OnnxCompetency(self.models / ONNX_FILE, self.estimator.calibration,
+        scorer = OnnxCompetency(self.models / ONNX_FILE, self.estimator,
                                 requested or None)
         if not requested and scorer.provider != "CUDAExecutionProvider":
             self.get_logger().warning(f"ONNX Runtime runs on {scorer.provider} (no CUDA provider "

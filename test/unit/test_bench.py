@@ -76,7 +76,7 @@ def test_perception_bench_compares_backends_on_the_same_message(setup, tmp_path)
     from competency_cf.evaluation.bench import bench_perception, format_perception_bench
 
     estimator = setup[0]
-    onnx = OnnxCompetency(export_onnx(estimator, tmp_path / "g.onnx", 64), estimator.calibration)
+    onnx = OnnxCompetency(export_onnx(estimator, tmp_path / "g.onnx", 64), estimator)
     rows = bench_perception({"torch": estimator, "onnx": onnx}, 64, frames=5, source=(48, 80))
     assert [row.backend for row in rows] == ["torch", "onnx"]
     assert all(row.frames == 5 and row.fps > 0 and row.p50_ms <= row.p99_ms for row in rows)

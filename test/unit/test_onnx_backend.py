@@ -11,7 +11,7 @@ from competency_cf.data.causes import degrade
 def test_tiny_model_parity_and_dynamic_batch(setup, tmp_path):
     estimator, calibration, batch = setup
     path = export_onnx(estimator, tmp_path / "competency.onnx", image_size=64)
-    onnx = OnnxCompetency(path, estimator.calibration)
+    onnx = OnnxCompetency(path, estimator)
     for images in (batch, calibration[:1], calibration):
         expected = estimator.evaluate(images)
         got = onnx.evaluate(images)
@@ -33,7 +33,7 @@ def test_committed_lunar_models_parity_on_degraded_images(tmp_path):
     images = torch.cat([clean, degrade(clean, "noise", 60.0), degrade(clean, "brightness", 2.0),
                         degrade(clean, "pixelation", 30.0, reference_size=256)])
     onnx = OnnxCompetency(export_onnx(estimator, tmp_path / "lunar.onnx", 64),
-                          estimator.calibration)
+                          estimator)
     difference = (onnx.evaluate(images).competency - estimator.evaluate(images).competency)
     assert float(difference.abs().max()) < 1e-4
 
@@ -41,10 +41,10 @@ def test_committed_lunar_models_parity_on_degraded_images(tmp_path):
 def test_refusals_name_the_problem(setup, tmp_path):
     estimator = setup[0]
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
-        OnnxCompetency(tmp_path / "missing.onnx", estimator.calibration)
+        OnnxCompetency(tmp_path / "missing.onnx", estimator)
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="corrupt.onnx"):
-        OnnxCompetency(corrupt, estimator.calibration)
+        OnnxCompetency(corrupt, estimator)
     with pytest.raises(ValueError, match="not available"):
         choose_providers(["NoSuchExecutionProvider"])
