@@ -138,8 +138,7 @@ def _fit_fused(models: Path, data, threshold: float, default: bool = False,
                   default=default)
     estimator.calibration.save(models / FUSED_JSON)
     calibration = estimator.calibration
-    print(f"fused estimator: temperature {calibration.temperature:.3f}, z* "
-          f"{calibration.z_star:.2f}, calibration accuracy {calibration.calibration_accuracy:.4f}"
+    print(f"fused estimator: z* {calibration.z_star:.2f}, calibration accuracy {calibration.calibration_accuracy:.4f}"
           f", mean competency {calibration.calibration_mean_competency:.4f}"
           f"{' (default)' if default else ''}")
     return models / FUSED_JSON
@@ -321,12 +320,11 @@ def cmd_bench(args) -> int:
 
 
 def cmd_robustness(args) -> int:
-    from competency_cf.competency.parce import load_estimator
-    from competency_cf.evaluation.robustness import robustness
+    from competency_cf.evaluation.robustness import load_competency_estimators, robustness
 
-    estimator = load_estimator(_models_dir(args), args.device)
+    estimators = load_competency_estimators(_models_dir(args), args.device)
     out = args.out if args.out is not None else Path("results") / args.domain
-    report = robustness(args.domain, estimator, per_class=args.per_class, seed=args.seed)
+    report = robustness(args.domain, estimators, per_class=args.per_class, seed=args.seed)
     report.save(out)
     print(report.to_markdown())
     print(f"wrote {out}/robustness.md, robustness.json, robustness.png")

@@ -264,8 +264,8 @@ class VimDetector(Detector):
 
 
 class ParceDetector:
-    """PaRCE competency (`ParceEstimator.evaluate(images).competency`) behind the detector
-    interface.
+    """A competency estimator's score (`evaluate(images).competency`: PaRCE, or the fused
+    estimator, which takes its name) behind the detector interface.
 
     `fit` leaves a calibrated estimator unchanged (it was calibrated on its own holdout split);
     an uncalibrated one is calibrated on the given images, which should then be a holdout split.
@@ -280,6 +280,7 @@ class ParceDetector:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.estimator = estimator
+        self.name = getattr(estimator, "name", "parce")
         self.classifier = estimator.classifier
         self.batch_size = int(batch_size)
 

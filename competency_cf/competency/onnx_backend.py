@@ -101,7 +101,7 @@ class OnnxCompetency:
         if isinstance(images, torch.Tensor):
             images = images.detach().cpu().numpy()
         outputs = self.outputs(images)
-        logits = outputs["logits"].astype(np.float64) / self.estimator.temperature
+        logits = outputs["logits"].astype(np.float64)
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         losses = outputs["reconstruction_loss"].astype(np.float64)

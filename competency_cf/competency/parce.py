@@ -131,11 +131,6 @@ class ParceEstimator(nn.Module):
     def threshold(self) -> float:
         return self._calibrated().threshold
 
-    @property
-    def temperature(self) -> float:
-        """Softmax temperature of the scores (PaRCE uses the raw softmax)."""
-        return 1.0
-
     def _calibrated(self) -> ParceCalibration:
         if self.calibration is None:
             raise RuntimeError("ParceEstimator is not calibrated: call fit() or load a parce.json")

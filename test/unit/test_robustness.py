@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from competency_cf.evaluation.robustness import (DETECTOR_NAMES, Shift, all_shifts, robustness)
+from competency_cf.evaluation.robustness import (STANDARD_DETECTORS, Shift, all_shifts, robustness)
 
 SHIFTS = [Shift("corruption", "gaussian_noise", 5.0, "held_out"),
           Shift("corruption", "contrast", 5.0, "held_out"),
@@ -36,8 +36,10 @@ def test_rows_are_consistent(report):
     for row in [report.clean] + report.rows:
         assert row.images == 14  # 2 per class, 7 classes
         # A silent failure is wrong and not flagged: at most the wrong ones, at most the unflagged.
-        assert row.silent_failures <= min(1 - row.accuracy, 1 - row.flagged) + 1e-9
-        assert set(row.auroc) == set(row.aurc) == set(DETECTOR_NAMES)
+        for estimator in ("parce", "fused"):
+            assert row.silent_failures[estimator] <= min(1 - row.accuracy,
+                                                         1 - row.flagged[estimator]) + 1e-9
+        assert set(row.auroc) == set(row.aurc) == {"parce", "fused", *STANDARD_DETECTORS}
         assert all(0.0 <= value <= 1.0 for value in row.aurc.values())
     correct, scores = report.pooled["held_out"]
     assert len(correct) == 2 * 14 and all(len(s) == 2 * 14 for s in scores.values())
@@ -47,8 +49,12 @@ def test_summaries_average_their_group_only(report):
     held = report.summary("held_out")
     rows = report.corruption_rows("held_out")
     assert held["corruption_sets"] == 2
-    assert held["silent_failures"] == pytest.approx(np.mean([r.silent_failures for r in rows]))
-    assert held["paste_flagged"] == pytest.approx(report.paste_rows("held_out")[0].flagged)
+    for estimator in ("parce", "fused"):
+        assert held["silent_failures"][estimator] == pytest.approx(
+            np.mean([r.silent_failures[estimator] for r in rows]))
+        assert held["paste_flagged"][estimator] == pytest.approx(
+            report.paste_rows("held_out")[0].flagged[estimator])
+    assert report.candidate == "fused"
     assert report.summary("tuning")["corruption_sets"] == 1
     assert len(report.checks()) == 7
 
