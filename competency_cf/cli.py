@@ -41,6 +41,14 @@ def _add_models(parser: argparse.ArgumentParser, device: bool = True) -> None:
         parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
+def _add_estimator(parser: argparse.ArgumentParser) -> None:
+    from competency_cf.competency.parce import ESTIMATORS
+
+    parser.add_argument("--estimator", default="auto", choices=ESTIMATORS,
+                        help="competency estimator: parce (the paper's), fused (fused.json) or "
+                        "auto (the models' default; default)")
+
+
 def _models_dir(args, domain: str | None = None) -> Path:
     from competency_cf.resources import models_dir
 
@@ -138,9 +146,9 @@ def _fit_fused(models: Path, data, threshold: float, default: bool = False,
                   default=default)
     estimator.calibration.save(models / FUSED_JSON)
     calibration = estimator.calibration
-    print(f"fused estimator: z* {calibration.z_star:.2f}, calibration accuracy {calibration.calibration_accuracy:.4f}"
-          f", mean competency {calibration.calibration_mean_competency:.4f}"
-          f"{' (default)' if default else ''}")
+    print(f"fused estimator: z* {calibration.z_star:.2f}, calibration accuracy "
+          f"{calibration.calibration_accuracy:.4f}, mean competency "
+          f"{calibration.calibration_mean_competency:.4f}{' (default)' if default else ''}")
     return models / FUSED_JSON
 
 
@@ -308,11 +316,14 @@ def cmd_bench(args) -> int:
         explainer_rows = bench_explainer(load_descriptor_explainer(_models_dir(args, name)),
                                          estimator, examples, data.calibration.images,
                                          per_cause=args.per_cause)
-        image_size = int(estimator.autoencoder.config["image_size"])
+        # Perception with the estimator the node would run; the methods above use PaRCE, with
+        # which the example set is built.
+        scorer = load_estimator(_models_dir(args, name), "cpu", kind=args.estimator)
+        image_size = int(scorer.autoencoder.config["image_size"])
         with tempfile.TemporaryDirectory() as scratch:
-            onnx = OnnxCompetency(export_onnx(estimator, Path(scratch) / "graph.onnx",
-                                              image_size), estimator)
-            perception_rows = bench_perception({"torch": estimator, "onnx": onnx}, image_size)
+            onnx = OnnxCompetency(export_onnx(scorer, Path(scratch) / "graph.onnx",
+                                              image_size), scorer)
+            perception_rows = bench_perception({"torch": scorer, "onnx": onnx}, image_size)
         report.domains[name] = DomainBench(counterfactual_rows, explainer_rows, perception_rows)
     print(report.save(Path("results")))
     print("written: results/bench.md, results/bench.json")
@@ -369,7 +380,8 @@ def cmd_score_demo(args) -> int:
 
     domains = sorted(DOMAINS) if args.domain == "all" else [args.domain]
     for name in domains:
-        run_score_demo(get_domain(name), _models_dir(args, name), device=args.device)
+        run_score_demo(get_domain(name), _models_dir(args, name), device=args.device,
+                       estimator=args.estimator)
     return 0
 
 
@@ -391,7 +403,7 @@ def cmd_export_onnx(args) -> int:
     from competency_cf.competency.parce import load_estimator
 
     models = _models_dir(args)
-    estimator = load_estimator(models, "cpu")
+    estimator = load_estimator(models, "cpu", kind=args.estimator)
     out = args.out if args.out is not None else models / ONNX_FILE
     image_size = int(estimator.autoencoder.config["image_size"])
     export_onnx(estimator, out, image_size)
@@ -566,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "results/bench.{md,json}")
     bench.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
     _add_models(bench, device=False)  # the targets are CPU figures
+    _add_estimator(bench)
     bench.add_argument("--per-cause", type=_positive_int, default=10,
                        help="example images per cause (default: 10)")
     bench.add_argument("--triggers", type=_positive_int, default=60,
@@ -587,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "graph for the perception node's onnx backend")
     _add_domain(onnx)
     _add_models(onnx, device=False)
+    _add_estimator(onnx)
     onnx.add_argument("--out", type=Path, default=None,
                       help="output file (default: <models>/competency.onnx)")
     onnx.set_defaults(handler=cmd_export_onnx)
@@ -617,6 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "and print competency (no ROS)")
     score.add_argument("--domain", default="all", choices=sorted(DOMAINS) + ["all"])
     _add_models(score)
+    _add_estimator(score)
     score.set_defaults(handler=cmd_score_demo)
 
     for sub in (train, examples, report, evaluate, fit, fused, explain, tune):

@@ -160,8 +160,8 @@ class FusedEstimator(ParceEstimator):
 
     def _set_statistics(self, calibration: FusedCalibration) -> None:
         head = self.classifier.head
-        if (calibration.num_classes, calibration.feature_dim) != (head.out_features,
-                                                                   head.in_features):
+        expected = (head.out_features, head.in_features)
+        if (calibration.num_classes, calibration.feature_dim) != expected:
             raise ValueError(f"fused calibration is for {calibration.num_classes} classes and "
                              f"{calibration.feature_dim} features, the classifier has "
                              f"{head.out_features} and {head.in_features}")

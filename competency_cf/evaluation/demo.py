@@ -19,13 +19,13 @@ def _verdict(competency: float, threshold: float) -> str:
 
 
 def run_score_demo(domain: Domain, models_dir: Path, device: str = "cpu",
-                   out_dir: Path = Path("demo_out")) -> dict:
+                   out_dir: Path = Path("demo_out"), estimator: str = "auto") -> dict:
     """Print competency for unseen clean images, every degradation factor and anomalies.
 
     Images are rendered with indices past the training set, so the networks never saw them. Also
     saves `<out_dir>/<domain>_competency.png`: one row per cause, captioned with competency.
     """
-    estimator = load_estimator(models_dir, device)
+    estimator = load_estimator(models_dir, device, kind=estimator)
     threshold = estimator.threshold
     sample = render_sample(domain, per_class=1, ood=6, offset=domain.images_per_class)
     is_clean = sample.labels >= 0

@@ -57,5 +57,8 @@ COMMON = (
     Param("models_dir", "", "models directory (empty: the installed models/<domain>)",
           read_only=True),
     Param("device", "cpu", "torch device, e.g. cpu or cuda:0", read_only=True),
+    Param("estimator", "auto", "competency estimator: parce (the paper's), fused (PaRCE with a "
+          "feature-density witness, fused.json) or auto (the models' default)",
+          choices=("auto", "parce", "fused"), read_only=True),
     Param("autostart", True, "configure and activate on start-up", read_only=True),
 )

@@ -62,7 +62,7 @@ def load_models(node, values: dict):
 
     directory = Path(values["models_dir"]) if values["models_dir"] else \
         models_dir(values["domain"])
-    estimator = load_estimator(directory, values["device"])
+    estimator = load_estimator(directory, values["device"], kind=values["estimator"])
     return directory, estimator
 
 
