@@ -33,6 +33,8 @@ FIT_PER_CLASS = 100       # in-distribution renders (dataset indices) the detect
 PASTE_FRACTIONS = (0.15, 0.3, 0.5)
 STANDARD_DETECTORS = ("msp", "energy", "mahalanobis", "knn", "vim")
 GROUPS = ("tuning", "held_out")
+ESTIMATOR_COLORS = ("black", "tab:red", "tab:purple")  # competency estimators in the figure
+DETECTOR_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:brown", "tab:pink")
 # Targets on the held-out group.
 TARGETS = {"silent_failures": 0.02, "auroc": 0.92, "paste_flagged": 0.90,
            "false_alarms": 0.03, "calibration_gap": 0.01}
@@ -278,17 +280,21 @@ class RobustnessReport:
 
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         correct, scores = self.pooled.get("held_out", (np.zeros(0, bool), {}))
+        colors = dict(zip(self.estimators, ESTIMATOR_COLORS))
+        detector_colors = dict(zip(STANDARD_DETECTORS, DETECTOR_COLORS))
         for name, values in scores.items():
             if len(correct):
                 coverage, risk = risk_coverage_curve(correct, values)
                 axes[0].plot(coverage, risk, label=f"{name} (AURC {aurc(correct, values):.3f})",
-                             linewidth=2.2 if name in self.thresholds else 1.2)
+                             linewidth=2.2 if name in colors else 1.0,
+                             color=colors.get(name, detector_colors.get(name)),
+                             alpha=1.0 if name in colors else 0.7)
         axes[0].set(xlabel="coverage (share of images accepted, most confident first)",
                     ylabel="risk (error rate among accepted)",
                     title=f"{self.domain}: risk-coverage, all held-out corruption images pooled")
         axes[0].legend(fontsize=8)
         rows = self.corruption_rows("held_out")
-        for estimator, color in zip(self.estimators, ("tab:gray", "tab:red", "tab:purple")):
+        for estimator, color in colors.items():
             for key, style, what in (("silent_failures", "-o", "silent failures"),
                                      ("flagged", ":s", "flagged")):
                 values = [_nanmean(getattr(r, key)[estimator] for r in rows
