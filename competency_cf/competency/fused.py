@@ -238,6 +238,13 @@ class FusedEstimator(ParceEstimator):
         train_labels_np = _checked_labels(train_images, train_labels, num_classes, "training")
         if not 0.0 <= false_alarm_budget < 1.0:
             raise ValueError(f"false_alarm_budget must lie in [0, 1), got {false_alarm_budget}")
+        for c in range(num_classes):
+            if not (train_labels_np == c).any():
+                raise ValueError(f"class {c} has no training images; its feature mean needs "
+                                 "at least 1")
+            if (labels_np == c).sum() < 2:
+                raise ValueError(f"class {c} has {(labels_np == c).sum()} calibration images; "
+                                 "at least 2 are needed")
         _, _, train_features = self._network_arrays(train_images, batch_size)
         means = np.stack([train_features[train_labels_np == c].mean(axis=0)
                           for c in range(num_classes)])
@@ -253,10 +260,6 @@ class FusedEstimator(ParceEstimator):
             classifier_sha256=classifier_sha256, default=default)
         own = _log_distances_numpy(losses, features, draft)[:, np.arange(len(labels_np)),
                                                             labels_np]
-        for c in range(num_classes):
-            if (labels_np == c).sum() < 2:
-                raise ValueError(f"class {c} has {(labels_np == c).sum()} calibration images; "
-                                 "at least 2 are needed")
         draft.mu = [[float(row[labels_np == c].mean()) for c in range(num_classes)] for row in own]
         draft.sigma = [[float(max(row[labels_np == c].std(ddof=1), 1e-6))
                         for c in range(num_classes)] for row in own]

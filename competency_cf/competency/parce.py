@@ -249,4 +249,7 @@ def load_estimator(directory: str | Path, device: str | torch.device = "cpu",
                          f"{calibration.classifier_sha256[:12] or 'unknown'}, but "
                          f"classifier.safetensors is {weights[:12]}; refit it with "
                          "`competency-cf fit-fused`")
-    return FusedEstimator(models.classifier, models.autoencoder, calibration).eval()
+    try:
+        return FusedEstimator(models.classifier, models.autoencoder, calibration).eval()
+    except ValueError as error:  # statistics for another classifier: name the file
+        raise ValueError(f"{directory / FUSED_JSON}: {error}") from None
