@@ -316,14 +316,17 @@ def cmd_bench(args) -> int:
         explainer_rows = bench_explainer(load_descriptor_explainer(_models_dir(args, name)),
                                          estimator, examples, data.calibration.images,
                                          per_cause=args.per_cause)
-        # Perception with the estimator the node would run; the methods above use PaRCE, with
-        # which the example set is built.
+        # Perception with the estimator the node would run (`torch`, `onnx`), beside PaRCE in
+        # the same run; the methods above use PaRCE, with which the example set is built.
         scorer = load_estimator(_models_dir(args, name), "cpu", kind=args.estimator)
         image_size = int(scorer.autoencoder.config["image_size"])
         with tempfile.TemporaryDirectory() as scratch:
-            onnx = OnnxCompetency(export_onnx(scorer, Path(scratch) / "graph.onnx",
-                                              image_size), scorer)
-            perception_rows = bench_perception({"torch": scorer, "onnx": onnx}, image_size)
+            graph = export_onnx(scorer, Path(scratch) / "graph.onnx", image_size)
+            scorers = {"torch": scorer, "onnx": OnnxCompetency(graph, scorer)}
+            if scorer.name != "parce":
+                scorers.update({"torch parce": estimator,
+                                "onnx parce": OnnxCompetency(graph, estimator)})
+            perception_rows = bench_perception(scorers, image_size)
         report.domains[name] = DomainBench(counterfactual_rows, explainer_rows, perception_rows)
     print(report.save(Path("results")))
     print("written: results/bench.md, results/bench.json")

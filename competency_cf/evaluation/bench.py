@@ -142,13 +142,17 @@ def bench_perception(scorers: dict, image_size: int, frames: int = 300,
 
 
 def format_perception_bench(rows: list[PerceptionBenchRow], source: str = "640x480 rgb8") -> str:
-    lines = ["", f"### Perception at batch 1 ({source} message -> decode, resize, PaRCE)", "",
+    lines = ["", f"### Perception at batch 1 ({source} message -> decode, resize, competency)",
+             "",
              "| backend | frames/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
     lines += [f"| {r.backend} | {r.fps:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |" for r in rows]
     by_name = {r.backend: r for r in rows}
     if "torch" in by_name and "onnx" in by_name:
         lines += ["", f"onnx / torch frames per second: "
                   f"{by_name['onnx'].fps / by_name['torch'].fps:.2f}x"]
+    if "onnx" in by_name and "onnx parce" in by_name:
+        lines += ["", f"onnx / onnx parce frames per second (the estimator's cost over PaRCE's): "
+                  f"{by_name['onnx'].fps / by_name['onnx parce'].fps:.2f}x"]
     return "\n".join(lines) + "\n"
 
 

@@ -165,6 +165,14 @@ class RobustnessReport:
             "paste_flagged": {e: _nanmean(r.flagged[e] for r in pastes) for e in self.estimators},
         }
 
+    def pooled_aurc(self, group: str) -> dict[str, float]:
+        """AURC per detector over all of the group's corruption images at once (empty when the
+        report was built without them)."""
+        if group not in self.pooled:
+            return {}
+        correct, scores = self.pooled[group]
+        return {name: aurc(correct, values) for name, values in scores.items()}
+
     def checks(self) -> list[tuple[str, str, bool]]:
         """(target, measured, met) for the candidate on the held-out group."""
         held, name = self.summary("held_out"), self.candidate
@@ -216,6 +224,10 @@ class RobustnessReport:
                 f"{summary['auroc'][name]:.3f}" for name in names) + " |")
             lines.append(f"| {group} AURC | " + " | ".join(
                 f"{summary['aurc'][name]:.4f}" for name in names) + " |")
+            pooled = self.pooled_aurc(group)
+            if pooled:
+                lines.append(f"| {group} AURC pooled | " + " | ".join(
+                    f"{pooled[name]:.4f}" for name in names) + " |")
         lines += ["", "## Per group and estimator", "",
                   "| group | estimator | corruption sets | accuracy | flagged | silent failures | "
                   f"pastes >= {PASTE_TARGET_FRACTION:.0%} flagged |",
@@ -241,9 +253,10 @@ class RobustnessReport:
                          + " |")
         lines += ["", "AUROC is NaN where a set holds no wrong (or no correct) prediction; "
                   "group averages leave those sets out. The tables average per shift (ranking "
-                  "within one corruption at one severity); the figure's curves pool every "
-                  "held-out corruption image (ranking across shifts too, as on a robot where "
-                  "shifts mix), so the two can order the detectors differently."]
+                  "within one corruption at one severity); the pooled rows and the figure's "
+                  "curves take every corruption image of the group at once (ranking across "
+                  "shifts too, as on a robot where shifts mix), so the two can order the "
+                  "detectors differently."]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -255,6 +268,7 @@ class RobustnessReport:
                 "clean": row(self.clean),
                 "rows": [row(r) for r in self.rows],
                 "summary": {group: self.summary(group) for group in GROUPS},
+                "pooled_aurc": {group: self.pooled_aurc(group) for group in GROUPS},
                 "checks": [{"target": t, "measured": m, "met": ok}
                            for t, m, ok in self.checks()]}
 
@@ -285,7 +299,7 @@ class RobustnessReport:
         for name, values in scores.items():
             if len(correct):
                 coverage, risk = risk_coverage_curve(correct, values)
-                axes[0].plot(coverage, risk, label=f"{name} (AURC {aurc(correct, values):.3f})",
+                axes[0].plot(coverage, risk, label=f"{name} (AURC {aurc(correct, values):.4f})",
                              linewidth=2.2 if name in colors else 1.0,
                              color=colors.get(name, detector_colors.get(name)),
                              alpha=1.0 if name in colors else 0.7)

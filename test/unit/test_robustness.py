@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from competency_cf.evaluation.metrics import aurc
 from competency_cf.evaluation.robustness import (STANDARD_DETECTORS, Shift, all_shifts, robustness)
 
 SHIFTS = [Shift("corruption", "gaussian_noise", 5.0, "held_out"),
@@ -66,4 +67,8 @@ def test_report_files(report, tmp_path):
     assert saved["rows"][0]["shift"]["name"] == "gaussian_noise"
     markdown = (tmp_path / "robustness.md").read_text()
     assert "| held_out AUROC |" in markdown and "| photographs 50% | held_out |" in markdown
+    assert "| held_out AURC pooled |" in markdown
+    correct, scores = report.pooled["held_out"]
+    assert saved["pooled_aurc"]["held_out"]["fused"] == pytest.approx(
+        aurc(correct, scores["fused"]))
     assert (tmp_path / "robustness.png").stat().st_size > 20_000
