@@ -69,7 +69,7 @@ def _cpu_while(spin, seconds: float) -> float:
 
 def competent_and_low_frames(domain_name: str, count: int):
     """(clean, noisy) 64 px images of the domain: clean ones at least 0.05 above the competency
-    threshold, noisy ones (noise 80) at least 0.05 below it, so each reliably sets the trigger's
+    threshold of the domain's default estimator, noisy ones (noise 80) at least 0.05 below it, so each reliably sets the trigger's
     state whichever of them perception samples."""
     import torch
 
@@ -80,7 +80,7 @@ def competent_and_low_frames(domain_name: str, count: int):
     from competency_cf.resources import models_dir
 
     domain = get_domain(domain_name)
-    estimator = load_estimator(models_dir(domain_name), "cpu")
+    estimator = load_estimator(models_dir(domain_name), "cpu", kind="auto")  # as the node
     clean = render_sample(domain, per_class=max(1, count // domain.num_classes + 1),
                           offset=500_000).images
     competency = estimator.evaluate(clean).competency

@@ -181,7 +181,8 @@ def test_missing_models_fail_the_configure_transition(graph, tmp_path):
     assert not start(graph.node("perception_node", models_dir=str(tmp_path / "no_models")))
 
 
-def test_perception_onnx_backend_scores_like_torch(graph, tmp_path):
+@pytest.mark.parametrize("estimator, expected", [("auto", "fused"), ("parce", "parce")])
+def test_perception_onnx_backend_scores_like_torch(graph, tmp_path, estimator, expected):
     import shutil
 
     from competency_cf.competency.onnx_backend import ONNX_FILE, export_onnx
@@ -194,16 +195,18 @@ def test_perception_onnx_backend_scores_like_torch(graph, tmp_path):
     shutil.copytree(models_dir("lunar"), models)
     # No exported graph yet: configure fails, naming the file.
     assert not start(graph.node("perception_node", models_dir=str(models), backend="onnx"))
-    estimator = load_estimator(models, "cpu")
-    export_onnx(estimator, models / ONNX_FILE, 64)
-    node = graph.node("perception_node", models_dir=str(models), backend="onnx")
+    reference = load_estimator(models, "cpu", kind=estimator)
+    export_onnx(reference, models / ONNX_FILE, 64)
+    node = graph.node("perception_node", models_dir=str(models), backend="onnx",
+                      estimator=estimator)
     graph.start(node)
+    assert node.estimator.name == expected  # the committed lunar models default to fused
     frame = encode(np.full((120, 160, 3), 100, np.uint8), "rgb8")
     node.frames.put(frame)
     node._process()
     assert node.processed == 1
-    expected = float(estimator.evaluate(to_tensor(frame, 64)).competency[0])
-    assert abs(float(node.last["competency"]) - expected) < 1e-3
+    competency = float(reference.evaluate(to_tensor(frame, 64)).competency[0])
+    assert abs(float(node.last["competency"]) - competency) < 1e-3
     assert len(node.model_hash) == 25 and node.class_names[0] == "sunny_smooth"
 
 

@@ -212,6 +212,7 @@ def test_calibration_for_other_class_count_refused(speed):
 
 
 def test_auto_picks_fused_only_when_it_is_the_default(speed_copy):
+    edit_fused_json(speed_copy, default=False)
     assert json.loads((speed_copy / FUSED_JSON).read_text())["default"] is False
     assert type(load_estimator(speed_copy, kind="auto")) is ParceEstimator
     edit_fused_json(speed_copy, default=True)
