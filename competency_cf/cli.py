@@ -506,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="competency threshold stored in fused.json (default: 0.9)")
     fused.add_argument("--false-alarm-budget", type=_unit_interval, default=None,
                        help="share of correctly classified calibration images the familiarity "
-                       "signals may flag beyond the softmax alone (default: 0.01)")
+                       "signals may flag beyond the softmax alone (default: 0.002)")
     fused.add_argument("--default", action="store_true",
                        help="make it the domain's default estimator (`--estimator auto`, the "
                        "perception node's `estimator: auto`)")
