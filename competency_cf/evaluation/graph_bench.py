@@ -69,8 +69,8 @@ def _cpu_while(spin, seconds: float) -> float:
 
 def competent_and_low_frames(domain_name: str, count: int):
     """(clean, noisy) 64 px images of the domain: clean ones at least 0.05 above the competency
-    threshold of the domain's default estimator, noisy ones (noise 80) at least 0.05 below it, so each reliably sets the trigger's
-    state whichever of them perception samples."""
+    threshold of the domain's default estimator, noisy ones (noise 80) at least 0.05 below it, so
+    each reliably sets the trigger's state whichever of them perception samples."""
     import torch
 
     from competency_cf.competency.parce import load_estimator
