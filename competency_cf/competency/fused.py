@@ -87,6 +87,10 @@ class FusedCalibration:
                 raise ValueError(f"{name}: expected shape {expected}, got {tuple(actual)}")
         if not np.all(np.asarray(self.sigma) > 0):
             raise ValueError("every sigma must be positive")
+        numbers = [self.feature_means, self.feature_precision, self.mu, [self.z_star]]
+        if not all(np.all(np.isfinite(np.asarray(values, dtype=np.float64)))
+                   for values in numbers):
+            raise ValueError("feature statistics, mu and z_star must be finite")
         if not 0.0 <= self.floor < 1.0:
             raise ValueError(f"floor must lie in [0, 1), got {self.floor}")
         if not 0.0 <= self.threshold <= 1.0:

@@ -241,7 +241,10 @@ def load_estimator(directory: str | Path, device: str | torch.device = "cpu",
             else "parce"
     if kind == "parce":
         calibration = ParceCalibration.load(directory / PARCE_JSON)
-        return ParceEstimator(models.classifier, models.autoencoder, calibration).eval()
+        try:
+            return ParceEstimator(models.classifier, models.autoencoder, calibration).eval()
+        except ValueError as error:  # statistics for another classifier: name the file
+            raise ValueError(f"{directory / PARCE_JSON}: {error}") from None
     calibration = FusedCalibration.load(directory / FUSED_JSON)
     weights = read_model_json(directory)["sha256"].get("classifier.safetensors", "")
     if calibration.classifier_sha256 != weights:

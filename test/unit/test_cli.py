@@ -34,9 +34,19 @@ def test_score_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
     ["train", "--threshold", "1.5"],
     ["train", "--classifier-epochs", "0"],
     ["examples", "--per-cause", "-3"],
+    ["fit-fused", "--false-alarm-budget", "1.5"],
 ])
 def test_bad_numbers_are_rejected_before_any_work(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
     assert "expected" in capsys.readouterr().err
+
+
+def test_estimator_flag_takes_only_known_estimators(capsys):
+    args = build_parser().parse_args(["export-onnx", "--estimator", "parce"])
+    assert args.estimator == "parce"
+    assert build_parser().parse_args(["score-demo"]).estimator == "auto"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--estimator", "fusion"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -209,6 +209,8 @@ def test_calibration_for_other_class_count_refused(speed):
         dataclasses.replace(calibration, sigma=[[0.0] * 7, [1.0] * 7])
     with pytest.raises(ValueError, match="floor"):
         dataclasses.replace(calibration, floor=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        dataclasses.replace(calibration, z_star=float("nan"))
 
 
 def test_auto_picks_fused_only_when_it_is_the_default(speed_copy):

@@ -110,3 +110,7 @@ def test_calibration_file_round_trip_and_errors(tmp_path, estimator, calibration
     (tmp_path / PARCE_JSON).write_text('{"mu": [1.0]}')
     with pytest.raises(ValueError, match="parce.json: invalid"):
         load_estimator(tmp_path)
+    # Statistics for a classifier with another number of classes: refused, file named.
+    ParceCalibration(mu=[1.0] * 4, sigma=[1.0] * 4, z_star=1.0).save(tmp_path / PARCE_JSON)
+    with pytest.raises(ValueError, match="parce.json: calibration has 4 classes"):
+        load_estimator(tmp_path)
