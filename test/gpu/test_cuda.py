@@ -22,9 +22,10 @@ def images():
                                      generator=torch.Generator().manual_seed(0))])
 
 
-def test_competency_on_cuda_matches_cpu(images):
-    cpu = load_estimator(models_dir("lunar"), "cpu").evaluate(images)
-    estimator = load_estimator(models_dir("lunar"), DEVICE)
+@pytest.mark.parametrize("kind", ["parce", "fused"])
+def test_competency_on_cuda_matches_cpu(images, kind):
+    cpu = load_estimator(models_dir("lunar"), "cpu", kind=kind).evaluate(images)
+    estimator = load_estimator(models_dir("lunar"), DEVICE, kind=kind)
     assert next(estimator.classifier.parameters()).device.type == "cuda"
     gpu = estimator.evaluate(images)  # results come back on the CPU
     assert torch.allclose(gpu.competency.cpu(), cpu.competency, atol=1e-4)
