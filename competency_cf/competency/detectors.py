@@ -40,6 +40,29 @@ def _evaluation_mode(module: nn.Module):
         module.train(was_training)
 
 
+def tied_gaussian(features: torch.Tensor, labels: torch.Tensor, num_classes: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class means (C, D) and the covariance (D, D) all classes share, in float64, from features
+    (N, D) and their true labels; every class needs at least one image."""
+    features = features.double()
+    counts = torch.bincount(labels, minlength=num_classes)
+    if (counts == 0).any():
+        missing = torch.nonzero(counts == 0).flatten().tolist()
+        raise ValueError(f"fit needs images of every class, none of {missing}")
+    means = torch.zeros(num_classes, features.shape[1], dtype=torch.float64,
+                        device=features.device).index_add_(0, labels, features)
+    means = means / counts.unsqueeze(1)
+    centered = features - means[labels]
+    return means, centered.T @ centered / len(features)
+
+
+def squared_mahalanobis(features: torch.Tensor, means: torch.Tensor,
+                        precision: torch.Tensor) -> torch.Tensor:
+    """(N, C) squared Mahalanobis distances of features (N, D) from each class mean (C, D)."""
+    differences = features.unsqueeze(1) - means
+    return torch.einsum("ncd,de,nce->nc", differences, precision, differences)
+
+
 class Detector:
     """A confidence score for a classifier's predictions; subclasses say how it is computed."""
 
@@ -164,21 +187,14 @@ class MahalanobisDetector(Detector):
     name = "mahalanobis"
 
     def _fit_outputs(self, features, logits, labels):
-        features = features.double()
-        counts = torch.bincount(labels, minlength=self.num_classes)
-        if (counts == 0).any():
-            missing = torch.nonzero(counts == 0).flatten().tolist()
-            raise ValueError(f"{self.name}: fit needs images of every class, none of {missing}")
-        means = torch.zeros(self.num_classes, features.shape[1], dtype=torch.float64,
-                            device=features.device).index_add_(0, labels, features)
-        self.class_means = means / counts.unsqueeze(1)
-        centered = features - self.class_means[labels]
-        covariance = centered.T @ centered / len(features)
+        try:
+            self.class_means, covariance = tied_gaussian(features, labels, self.num_classes)
+        except ValueError as error:
+            raise ValueError(f"{self.name}: {error}") from None
         self.precision = torch.linalg.pinv(covariance, hermitian=True)
 
     def _score_outputs(self, features, logits):
-        differences = features.double().unsqueeze(1) - self.class_means  # (N, C, D)
-        distances = torch.einsum("ncd,de,nce->nc", differences, self.precision, differences)
+        distances = squared_mahalanobis(features.double(), self.class_means, self.precision)
         return -distances.min(dim=1).values
 
 

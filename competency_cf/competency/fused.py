@@ -46,7 +46,8 @@ import numpy as np
 import torch
 from scipy.special import ndtr, softmax
 
-from competency_cf.competency.parce import DEFAULT_THRESHOLD, CompetencyResult, ParceEstimator
+from competency_cf.competency.detectors import squared_mahalanobis, tied_gaussian
+from competency_cf.competency.parce import DEFAULT_THRESHOLD, ParceEstimator, load_record
 from competency_cf.data.dataset import check_images
 
 FUSED_JSON = "fused.json"
@@ -109,14 +110,7 @@ class FusedCalibration:
 
     @classmethod
     def load(cls, path: str | Path) -> "FusedCalibration":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: fused calibration not found "
-                                    "(run `competency-cf fit-fused`)")
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}: invalid fused calibration ({error})") from None
+        return load_record(cls, path, "fused calibration", "run `competency-cf fit-fused`")
 
 
 def _log_distances_numpy(losses: np.ndarray, features: np.ndarray,
@@ -191,37 +185,19 @@ class FusedEstimator(ParceEstimator):
         losses = (reconstruction - images).pow(2).flatten(1).mean(dim=1)
         return self.classifier.head(features), losses, features
 
-    def _competency(self, logits, losses, features):
+    def _scored(self, images: torch.Tensor):
+        """Softmax, competency, P(in distribution) and reconstruction MSE, differentiable."""
         calibration = self._calibrated()
+        logits, losses, features = self._outputs(images)
         probabilities = torch.softmax(logits, dim=1)
-        centred = features.unsqueeze(1) - self.feature_means
-        mahalanobis = torch.einsum("ncd,de,nce->nc", centred, self.feature_precision, centred)
+        mahalanobis = squared_mahalanobis(features, self.feature_means, self.feature_precision)
         distances = torch.stack([losses.unsqueeze(1).expand_as(mahalanobis), mahalanobis])
         z = (torch.log(distances + _EPS) - self.mu.unsqueeze(1)) / self.sigma.unsqueeze(1)
         per_class = torch.special.ndtr(calibration.z_star - z.max(dim=0).values)
         in_distribution = calibration.floor + (1.0 - calibration.floor) * \
             (probabilities * per_class).sum(dim=1)
-        return probabilities, probabilities.max(dim=1).values * in_distribution, in_distribution
-
-    def score(self, images: torch.Tensor) -> torch.Tensor:
-        """Competency (N,) of images (N, 3, H, W) in [0, 1]; differentiable w.r.t. the images."""
-        return self._competency(*self._outputs(images))[1]
-
-    @torch.no_grad()
-    def evaluate(self, images: torch.Tensor, batch_size: int = 256) -> CompetencyResult:
-        """Competency and its parts for a validated batch, in chunks without gradients."""
-        calibration = self._calibrated()
-        check_images(images)
-        parts = []
-        for start in range(0, len(images), batch_size):
-            logits, losses, features = self._outputs(
-                images[start:start + batch_size].to(self.mu.device))
-            probabilities, competency, p_id = self._competency(logits, losses, features)
-            p_max, prediction = probabilities.max(dim=1)
-            parts.append((competency, prediction, p_max, p_id, losses, probabilities))
-        columns = [torch.cat(column).cpu() for column in zip(*parts)] if parts else \
-            [torch.empty(0)] * 5 + [torch.empty(0, calibration.num_classes)]
-        return CompetencyResult(*columns)
+        competency = probabilities.max(dim=1).values * in_distribution
+        return probabilities, competency, in_distribution, losses
 
     def competency_from_outputs(self, logits, losses, features):
         """(competency, P(in distribution)) from network outputs computed elsewhere (ONNX)."""
@@ -253,10 +229,8 @@ class FusedEstimator(ParceEstimator):
                 raise ValueError(f"class {c} has {(labels_np == c).sum()} calibration images; "
                                  "at least 2 are needed")
         _, _, train_features = self._network_arrays(train_images, batch_size)
-        means = np.stack([train_features[train_labels_np == c].mean(axis=0)
-                          for c in range(num_classes)])
-        residual = train_features - means[train_labels_np]
-        covariance = residual.T @ residual / len(residual)
+        means, covariance = (values.numpy() for values in tied_gaussian(
+            torch.from_numpy(train_features), torch.from_numpy(train_labels_np), num_classes))
         covariance += _COVARIANCE_SHRINKAGE * np.trace(covariance) / len(covariance) * \
             np.eye(len(covariance))
         logits, losses, features = self._network_arrays(images, batch_size)

@@ -59,14 +59,19 @@ class ParceCalibration:
 
     @classmethod
     def load(cls, path: str | Path) -> "ParceCalibration":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: PaRCE calibration not found "
-                                    f"(run `competency-cf train`, which calibrates)")
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}: invalid PaRCE calibration ({error})") from None
+        return load_record(cls, path, "PaRCE calibration",
+                           "run `competency-cf train`, which calibrates")
+
+
+def load_record(cls, path: str | Path, what: str, remedy: str):
+    """A dataclass from its JSON file; refuses a missing or invalid file with its path named."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found ({remedy})")
+    try:
+        return cls(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: invalid {what} ({error})") from None
 
 
 def competency_numpy(probabilities: np.ndarray, losses: np.ndarray, calibration: ParceCalibration,
@@ -143,30 +148,32 @@ class ParceEstimator(nn.Module):
         losses = (reconstruction - images).pow(2).flatten(1).mean(dim=1)
         return probabilities, losses
 
+    def _scored(self, images: torch.Tensor):
+        """Softmax (N, C), competency (N,), P(in distribution) (N,) and reconstruction MSE (N,),
+        differentiable; the one place an estimator says how it scores."""
+        z_star = self._calibrated().z_star
+        probabilities, losses = self.network_outputs(images)
+        competency, p_id = competency_torch(probabilities, losses, self.mu, self.sigma, z_star)
+        return probabilities, competency, p_id, losses
+
     def score(self, images: torch.Tensor) -> torch.Tensor:
         """Competency (N,) of images (N, 3, H, W) in [0, 1]; differentiable w.r.t. the images."""
-        calibration = self._calibrated()
-        probabilities, losses = self.network_outputs(images)
-        competency, _ = competency_torch(probabilities, losses, self.mu, self.sigma,
-                                         calibration.z_star)
-        return competency
+        return self._scored(images)[1]
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, batch_size: int = 256) -> CompetencyResult:
         """Competency and its parts for a validated batch, computed in chunks without gradients."""
-        calibration = self._calibrated()
+        self._calibrated()
         check_images(images)
         parts = []
         device = self.mu.device
         for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size].to(device)
-            probabilities, losses = self.network_outputs(chunk)
-            competency, p_id = competency_torch(probabilities, losses, self.mu, self.sigma,
-                                                calibration.z_star)
+            probabilities, competency, p_id, losses = self._scored(
+                images[start:start + batch_size].to(device))
             p_max, prediction = probabilities.max(dim=1)
             parts.append((competency, prediction, p_max, p_id, losses, probabilities))
         columns = [torch.cat(column).cpu() for column in zip(*parts)] if parts else \
-            [torch.empty(0)] * 5 + [torch.empty(0, len(calibration.mu))]
+            [torch.empty(0)] * 5 + [torch.empty(0, self.classifier.head.out_features)]
         return CompetencyResult(*columns)
 
     @torch.no_grad()

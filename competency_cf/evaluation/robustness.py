@@ -101,9 +101,11 @@ def evaluate_shift(shift: Shift | None, images: torch.Tensor, labels: torch.Tens
                    ) -> tuple[ShiftResult, np.ndarray, dict]:
     """Scores of every detector on `images`; the result row, which predictions were correct and
     the scores (for pooled curves). `thresholds` names the competency estimators."""
-    scores = {name: detector.score(images).numpy() for name, detector in detectors.items()}
-    prediction = detectors[next(iter(thresholds))].estimator.evaluate(images).prediction
-    correct = (prediction == labels).numpy()
+    # One pass per competency estimator gives both its score and the prediction.
+    results = {name: detectors[name].estimator.evaluate(images) for name in thresholds}
+    scores = {name: results[name].competency.float().numpy() if name in results
+              else detector.score(images).numpy() for name, detector in detectors.items()}
+    correct = (next(iter(results.values())).prediction == labels).numpy()
     row = ShiftResult(
         shift, len(images), float(correct.mean()),
         {name: flagged_rate(scores[name], t) for name, t in thresholds.items()},
