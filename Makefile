@@ -62,8 +62,10 @@ evaluate: venv
 explain-eval: venv
 	$(PY) -m competency_cf explain-eval --domain $(DOMAIN)
 
+# Training augmentation per domain, as the committed models were trained (models/README.md).
+AUGMENT_lunar := speckle_noise,gaussian_blur
 train: venv
-	$(PY) -m competency_cf train --domain $(DOMAIN)
+	$(PY) -m competency_cf train --domain $(DOMAIN) $(if $(AUGMENT_$(DOMAIN)),--augment $(AUGMENT_$(DOMAIN)))
 
 examples: venv
 	$(PY) -m competency_cf examples --domain $(DOMAIN) --per-cause 100

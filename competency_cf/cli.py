@@ -29,6 +29,15 @@ def _unit_interval(text: str) -> float:
     return value
 
 
+def _augmentation(text: str) -> tuple[str, ...]:
+    from competency_cf.data.augmentation import check_augmentation
+
+    try:
+        return check_augmentation(name.strip() for name in text.split(",") if name.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _add_domain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", default="lunar", choices=sorted(DOMAINS),
                         help="built-in domain (default: lunar)")
@@ -75,8 +84,13 @@ def cmd_train(args) -> int:
     torch.manual_seed(args.seed)
     classifier = ConvClassifier(domain.num_classes)
     autoencoder = ConvAutoencoder(domain.image_size, latent_dim=args.latent_dim)
-    classifier_history = train_classifier(classifier, data.train, epochs=args.classifier_epochs,
-                                          seed=args.seed)
+    classifier_data = data.train
+    if args.augment:
+        from competency_cf.data.augmentation import augmented
+
+        classifier_data = augmented(data.train, args.augment, seed=args.seed)
+    classifier_history = train_classifier(classifier, classifier_data,
+                                          epochs=args.classifier_epochs, seed=args.seed)
     autoencoder_history = train_autoencoder(autoencoder, data.train,
                                             epochs=args.autoencoder_epochs, seed=args.seed)
     estimator = ParceEstimator(classifier, autoencoder).eval()
@@ -92,6 +106,7 @@ def cmd_train(args) -> int:
                  "test": len(data.test), "ood": len(data.ood),
                  "images_per_class": domain.images_per_class, "renderer": domain.renderer_module},
         "classifier": {"epochs": args.classifier_epochs, "final_loss": classifier_history.loss[-1],
+                       "augmentation": list(args.augment),
                        "final_train_accuracy": classifier_history.accuracy[-1]},
         "autoencoder": {"epochs": args.autoencoder_epochs,
                         "final_mse": autoencoder_history.loss[-1]},
@@ -456,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="autoencoder latent size (default: 128)")
     train.add_argument("--threshold", type=_unit_interval, default=0.9,
                        help="competency threshold stored in parce.json (default: 0.9)")
+    train.add_argument("--augment", type=_augmentation, default=(), metavar="C1,C2",
+                       help="train the classifier on the training split plus one copy of it "
+                       "corrupted by these tuning corruptions at random severities (default: "
+                       "none; the committed lunar models use speckle_noise,gaussian_blur)")
     train.set_defaults(handler=cmd_train)
 
     examples = commands.add_parser("examples", help="build the low-competency example set (.npz)")

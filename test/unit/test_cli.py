@@ -43,6 +43,15 @@ def test_bad_numbers_are_rejected_before_any_work(argv, capsys):
     assert "expected" in capsys.readouterr().err
 
 
+def test_augmentation_takes_only_tuning_corruptions(capsys):
+    args = build_parser().parse_args(["train", "--augment", "speckle_noise, gaussian_blur"])
+    assert args.augment == ("speckle_noise", "gaussian_blur")
+    assert build_parser().parse_args(["train"]).augment == ()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--augment", "gaussian_blur,fog"])
+    assert "tuning corruptions" in capsys.readouterr().err
+
+
 def test_estimator_flag_takes_only_known_estimators(capsys):
     args = build_parser().parse_args(["export-onnx", "--estimator", "parce"])
     assert args.estimator == "parce"
