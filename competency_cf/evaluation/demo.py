@@ -30,7 +30,8 @@ def run_score_demo(domain: Domain, models_dir: Path, device: str = "cpu",
     sample = render_sample(domain, per_class=1, ood=6, offset=domain.images_per_class)
     is_clean = sample.labels >= 0
     clean, anomalies = sample.images[is_clean], sample.images[~is_clean]
-    print(f"\n{domain.name}: PaRCE competency (threshold {threshold:.2f}, models {models_dir})")
+    title = f"{domain.name}: {estimator.name} competency (threshold {threshold:.2f}"
+    print(f"\n{title}, models {models_dir})")
 
     clean_result = estimator.evaluate(clean)
     print(f"\nclean images the networks never saw:\n{'true class':<16} {'predicted':<16} "
@@ -71,6 +72,6 @@ def run_score_demo(domain: Domain, models_dir: Path, device: str = "cpu",
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = out_dir / f"{domain.name}_competency.png"
     image_grid(rows, figure, row_labels=labels, captions=captions,
-               title=f"{domain.name}: PaRCE competency (threshold {threshold:.2f})")
+               title=title + ")")
     print(f"wrote {figure}")
     return {"clean": clean_result.competency.tolist(), "anomalies": values}
