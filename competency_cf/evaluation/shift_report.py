@@ -86,7 +86,7 @@ class ShiftReport:
                   + " | ".join(names) + " |", "| --- |" + " --- |" * (5 + len(names))]
         for impl in self.implementations:
             strengths = ("-" if impl.strengths is None else
-                         f"{impl.strengths[0]:g} to {impl.strengths[1]:g}")
+                         f"{impl.strengths[0]:.3g} to {impl.strengths[1]:.3g}")
             cells = " | ".join(_percent(row.by_implementation[impl.name]) for row in self.rows)
             lines.append(f"| {impl.name} | {impl.cause} | {impl.direction} | {impl.group} | "
                          f"{strengths} | {impl.kept} / {impl.tried} | {cells} |")

@@ -40,7 +40,8 @@ GROUPS: tuple[str, ...] = ("fit", "held_out")
 SHIFT_RENDER_INDEX = 4_000_000
 _DISPLAY_GAMMA = 2.2
 
-Transform = Callable[[torch.Tensor, float, int, str], torch.Tensor]  # images, strength, seed, domain
+# (images, strength, seed, domain) -> degraded images
+Transform = Callable[[torch.Tensor, float, int, str], torch.Tensor]
 
 
 # ----------------------------------------------------------------------------- new formulas
@@ -185,6 +186,7 @@ def _imagenet_c(name: str) -> Transform:
         from competency_cf.data.corruptions import corrupt
 
         return corrupt(images, name, int(strength), seed=seed)
+    transform.benchmark_shift = ("corruption", name)  # checked against the benchmark's groups
     return transform
 
 
@@ -193,7 +195,16 @@ def _paste(source: str) -> Transform:
         from competency_cf.data.pastes import paste_objects
 
         return paste_objects(images, source, strength, seed=seed, domain=domain)
+    transform.benchmark_shift = ("paste", source)
     return transform
+
+
+def _benchmark_tuning_group(kind: str) -> tuple[str, ...]:
+    if kind == "corruption":
+        from competency_cf.data.corruptions import TUNING_CORRUPTIONS
+        return TUNING_CORRUPTIONS
+    from competency_cf.data.pastes import TUNING_PASTES
+    return TUNING_PASTES
 
 
 def _ood_render(images, strength, seed, domain):
@@ -234,6 +245,21 @@ class CauseImplementation:
             raise ValueError(f"{self.name}: direction must be {HIGH!r} or {LOW!r}")
         if self.group not in GROUPS:
             raise ValueError(f"{self.name}: group must be one of {', '.join(GROUPS)}")
+        if self.strengths is not None and (
+                len(self.strengths) != 2 or not all(math.isfinite(s) for s in self.strengths)
+                or self.strengths[0] == self.strengths[1]):
+            raise ValueError(f"{self.name}: strengths must be two different finite numbers "
+                             f"(weakest, strongest), got {self.strengths!r}")
+        shift = self.benchmark_shift
+        if shift is not None and self.group == "fit" \
+                and shift[1] not in _benchmark_tuning_group(shift[0]):
+            raise ValueError(f"{self.name}: the robustness benchmark holds out {shift[0]} "
+                             f"{shift[1]!r}, so it cannot be in the fit group")
+
+    @property
+    def benchmark_shift(self) -> tuple[str, str] | None:
+        """("corruption" or "paste", name) for the robustness benchmark's shifts, else None."""
+        return getattr(self.transform, "benchmark_shift", None)
 
     def sample_strength(self, rng: np.random.Generator) -> float:
         """A strength drawn uniformly from the range (uniformly among levels for integers)."""
@@ -373,5 +399,5 @@ def implementations(cause: str | None = None, group: str | None = None
         raise ValueError(f"unknown cause {cause!r}; expected one of {', '.join(CAUSES)}")
     if group is not None and group not in GROUPS:
         raise ValueError(f"unknown group {group!r}; expected one of {', '.join(GROUPS)}")
-    return tuple(impl for impl in IMPLEMENTATIONS
-                 if (cause is None or impl.cause == cause) and (group is None or impl.group == group))
+    return tuple(impl for impl in IMPLEMENTATIONS if (cause is None or impl.cause == cause)
+                 and (group is None or impl.group == group))
