@@ -120,10 +120,11 @@ class ShiftReport:
             axis.set_ylim(0, 1.05)
             axis.set_title(f"counterfactual: {row.counterfactual}", fontsize=9)
         axes[0][0].set_ylabel("accuracy")
-        axes[0][0].legend(fontsize=8, loc="lower left")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", ncols=2, fontsize=8)  # clear of the bars
         fig.suptitle(f"{self.domain}: explanations on shifted causes ({self.backend} explainer)",
                      fontsize=10)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
         fig.savefig(path, dpi=110)
         plt.close(fig)
 
