@@ -191,9 +191,13 @@ def cmd_fit_explainer(args) -> int:
 def cmd_explain_eval(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.evaluation.explanation_report import evaluate_explanations
+    from competency_cf.evaluation.shift_report import evaluate_shifted_explanations
+    from competency_cf.evaluation.shifted_set import build_shifted_set
     from competency_cf.explain.factory import build_explainer
 
     domain = get_domain(args.domain)
+    if args.seed < 0:
+        raise ValueError(f"--seed must be non-negative, got {args.seed}")
     models = _models_dir(args)
     estimator = load_estimator(models, args.device)
     out = args.out if args.out is not None else Path("results") / domain.name
@@ -209,6 +213,15 @@ def cmd_explain_eval(args) -> int:
     report.save(out, stem)
     print(report.to_markdown())
     print(f"wrote {out}/{stem}.md, .json")
+    if args.no_shift:
+        return 0
+    shifted = build_shifted_set(estimator, domain, args.shift_per_implementation, args.seed)
+    shift_report = evaluate_shifted_explanations(
+        explainer, estimator, domain.name, shifted, data.calibration.images, args.seed,
+        args.shift_per_implementation)
+    shift_report.save(out, f"{stem}_shift")
+    print(shift_report.to_markdown())
+    print(f"wrote {out}/{stem}_shift.md, .json, .png")
     return 0
 
 
@@ -532,7 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     fused.set_defaults(handler=cmd_fit_fused)
 
     explain = commands.add_parser("explain-eval", help="explanation accuracy per cause without "
-                                  "and with counterfactuals (the paper's Tables 3-4)")
+                                  "and with counterfactuals (the paper's Tables 3-4), on the "
+                                  "example set and on shifted causes (fit and held-out "
+                                  "implementations)")
     _add_domain(explain)
     _add_models(explain)
     explain.add_argument("--backend", default="descriptor", choices=("descriptor", "llm"),
@@ -547,6 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="explain only the first N examples of each cause (LLM runs)")
     explain.add_argument("--examples", type=Path, default=None,
                          help="example set .npz (default: results/<domain>/examples.npz)")
+    explain.add_argument("--shift-per-implementation", type=_positive_int, default=15,
+                         metavar="N", help="low-competency frames per implementation of each "
+                         "cause in the shifted set, fit and held-out groups (default: 15)")
+    explain.add_argument("--no-shift", action="store_true",
+                         help="skip the shifted set (explanations_shift.*)")
     explain.add_argument("--out", type=Path, default=None,
                          help="output directory (default: results/<domain>)")
     explain.set_defaults(handler=cmd_explain_eval)

@@ -99,6 +99,23 @@ def grade_explanations(texts: list[str], examples: ExampleSet) -> tuple[dict, di
     return accuracy, confusion
 
 
+def explain_images(explainer, estimator: ParceEstimator, counterfactual: str,
+                   images: torch.Tensor, calibration_images: torch.Tensor,
+                   batch_size: int = 50) -> tuple[list[str], list[float]]:
+    """The explanation text and seconds of every image, with counterfactual method
+    `counterfactual` at its default settings ("None": the original image only)."""
+    method = (None if counterfactual == "None" else
+              build_method(counterfactual, estimator, calibration_images=calibration_images))
+    texts, seconds = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        generated = None if method is None else method.generate(batch).images
+        explanations = explainer.explain(batch, generated, method=counterfactual)
+        texts += [e.text for e in explanations]
+        seconds += [e.seconds for e in explanations]
+    return texts, seconds
+
+
 def evaluate_explanations(explainer, estimator: ParceEstimator, domain: str,
                           examples: ExampleSet, calibration_images: torch.Tensor,
                           counterfactuals: tuple[str, ...] = COUNTERFACTUALS,
@@ -113,15 +130,8 @@ def evaluate_explanations(explainer, estimator: ParceEstimator, domain: str,
     report = ExplanationReport(domain=domain, backend=explainer.backend, images=len(examples))
     for name in tqdm(counterfactuals, desc=f"{domain} explanations ({explainer.backend})",
                      unit="method", disable=not show_progress):
-        method = (None if name == "None" else
-                  build_method(name, estimator, calibration_images=calibration_images))
-        texts, seconds = [], []
-        for start in range(0, len(examples), batch_size):
-            images = examples.images[start:start + batch_size]
-            counterfactual = None if method is None else method.generate(images).images
-            explanations = explainer.explain(images, counterfactual, method=name)
-            texts += [e.text for e in explanations]
-            seconds += [e.seconds for e in explanations]
+        texts, seconds = explain_images(explainer, estimator, name, examples.images,
+                                        calibration_images, batch_size)
         accuracy, confusion = grade_explanations(texts, examples)
         report.rows.append(ExplanationRow(
             counterfactual=name, accuracy_by_cause=accuracy,
