@@ -181,8 +181,9 @@ def test_missing_models_fail_the_configure_transition(graph, tmp_path):
     assert not start(graph.node("perception_node", models_dir=str(tmp_path / "no_models")))
 
 
-@pytest.mark.parametrize("estimator, expected", [("auto", "fused"), ("parce", "parce")])
-def test_perception_onnx_backend_scores_like_torch(graph, tmp_path, estimator, expected):
+# The committed defaults: PaRCE for lunar, the fused estimator for speed (models/README.md).
+@pytest.mark.parametrize("domain, expected", [("lunar", "parce"), ("speed", "fused")])
+def test_perception_onnx_backend_scores_like_torch(graph, tmp_path, domain, expected):
     import shutil
 
     from competency_cf.competency.onnx_backend import ONNX_FILE, export_onnx
@@ -192,22 +193,23 @@ def test_perception_onnx_backend_scores_like_torch(graph, tmp_path, estimator, e
     from competency_cf.ros.pipeline import start
 
     models = tmp_path / "models"
-    shutil.copytree(models_dir("lunar"), models)
+    shutil.copytree(models_dir(domain), models)
     # No exported graph yet: configure fails, naming the file.
     assert not start(graph.node("perception_node", models_dir=str(models), backend="onnx"))
-    reference = load_estimator(models, "cpu", kind=estimator)
+    reference = load_estimator(models, "cpu", kind="auto")
     export_onnx(reference, models / ONNX_FILE, 64)
-    node = graph.node("perception_node", models_dir=str(models), backend="onnx",
-                      estimator=estimator)
+    node = graph.node("perception_node", domain=domain, models_dir=str(models),
+                      backend="onnx", estimator="auto")
     graph.start(node)
-    assert node.estimator.name == expected  # the committed lunar models default to fused
+    assert node.estimator.name == expected
     frame = encode(np.full((120, 160, 3), 100, np.uint8), "rgb8")
     node.frames.put(frame)
     node._process()
     assert node.processed == 1
     competency = float(reference.evaluate(to_tensor(frame, 64)).competency[0])
     assert abs(float(node.last["competency"]) - competency) < 1e-3
-    assert len(node.model_hash) == 25 and node.class_names[0] == "sunny_smooth"
+    assert len(node.model_hash) == 25
+    assert node.class_names[0] == {"lunar": "sunny_smooth", "speed": "30"}[domain]
 
 
 def test_a_counterfactual_before_its_trigger_frame_is_still_explained(graph):

@@ -37,7 +37,8 @@ def test_each_copy_is_its_source_under_one_corruption_and_severity():
 def test_the_copy_depends_on_the_seed_only():
     images, _ = class_images(8, seed=4)
     names = ["speckle_noise", "gaussian_blur"]
-    assert torch.equal(corrupted_copy(images, names, seed=1), corrupted_copy(images, names, seed=1))
+    first = corrupted_copy(images, names, seed=1)
+    assert torch.equal(first, corrupted_copy(images, names, seed=1))
     assert not torch.equal(corrupted_copy(images, names, seed=1),
                            corrupted_copy(images, names, seed=2))
     assert not torch.equal(corrupted_copy(images, names, seed=1), images)
