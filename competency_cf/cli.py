@@ -191,8 +191,8 @@ def cmd_fit_explainer(args) -> int:
 def cmd_explain_eval(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.evaluation.explanation_report import evaluate_explanations
+    from competency_cf.competency.shifted_set import build_shifted_set
     from competency_cf.evaluation.shift_report import evaluate_shifted_explanations
-    from competency_cf.evaluation.shifted_set import build_shifted_set
     from competency_cf.explain.factory import build_explainer
 
     domain = get_domain(args.domain)

@@ -1,7 +1,7 @@
 """Explanation accuracy on the shifted set, for the fit and the held-out implementations apart.
 
 The example set is made by the code the explainer was fitted on; the shifted set
-(`evaluation.shifted_set`) by several implementations of each cause, some of which nothing may
+(`competency.shifted_set`) by several implementations of each cause, some of which nothing may
 be fitted on. Each frame's explanation is graded (`explain.grading.grade`) against its cause and
 direction, without a counterfactual and with each counterfactual method. Accuracy per cause is
 the share of a group's frames of that cause explained correctly; the average is over causes.
@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from competency_cf.competency.shifted_set import ShiftedSet
+from competency_cf.data.cause_implementations import (GROUPS, SHIFT_RENDER_INDEX,
+                                                      get_implementation)
 from competency_cf.data.causes import CAUSES
 from competency_cf.evaluation.explanation_report import COUNTERFACTUALS, explain_images
-from competency_cf.evaluation.shifted_causes import GROUPS, SHIFT_RENDER_INDEX, get_implementation
-from competency_cf.evaluation.shifted_set import ShiftedSet
 from competency_cf.explain.grading import grade, mentioned_cause
 
 GROUP_TITLES = {"fit": "Fit implementations (may be used to fit the explainer)",

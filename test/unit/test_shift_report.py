@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from competency_cf.competency.shifted_set import ShiftedSet
 from competency_cf.data.causes import CAUSES
 from competency_cf.evaluation.shift_report import evaluate_shifted_explanations, grade_shifted
-from competency_cf.evaluation.shifted_set import ShiftedSet
 from competency_cf.explain.explanation import HIGH, LOW, sentence
 
 # (implementation, cause, direction, group) per frame: every cause in the fit group, three in

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from competency_cf.competency.shifted_set import competent_frames, shift_frames
+from competency_cf.data.cause_implementations import CauseImplementation, get_implementation
 from competency_cf.data.dataset import ImageSet
-from competency_cf.evaluation.shifted_causes import CauseImplementation, get_implementation
-from competency_cf.evaluation.shifted_set import competent_frames, shift_frames
 from competency_cf.explain.explanation import HIGH
 from tiny_data import class_images
 

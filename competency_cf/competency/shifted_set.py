@@ -2,7 +2,7 @@
 
 Fresh renders (image indices from `SHIFT_RENDER_INDEX`) that the classifier gets right with
 competency at or above the threshold are degraded by each implementation of
-`evaluation.shifted_causes` at random strengths; only frames whose competency then falls below
+`data.cause_implementations` at random strengths; only frames whose competency then falls below
 the threshold are kept, since the explainer only ever sees those. Each implementation draws its
 frame order, strengths and noise seeds from its own stream seeded by (seed, implementation name),
 so a result depends on nothing but the seed, the estimator and the clean frames, and adding an
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from competency_cf.data.cause_implementations import (IMPLEMENTATIONS, SHIFT_RENDER_INDEX,
+                                                      CauseImplementation)
 from competency_cf.data.dataset import ImageSet
 from competency_cf.data.domains import Domain
-from competency_cf.evaluation.shifted_causes import (IMPLEMENTATIONS, SHIFT_RENDER_INDEX,
-                                                     CauseImplementation)
 
 # Clean renders per kept frame and implementation: some implementations at weak strengths rarely
 # drop competency below the threshold, so each gets several tries per frame it must keep.

@@ -10,9 +10,10 @@ from competency_cf.data.corruptions import HELD_OUT_CORRUPTIONS, TUNING_CORRUPTI
 from competency_cf.data.domains import get_domain
 from competency_cf.data.pastes import HELD_OUT_PASTES, TUNING_PASTES
 from competency_cf.data.synthesize import OOD_LABEL, render_image
-from competency_cf.evaluation.shifted_causes import (GROUPS, IMPLEMENTATIONS, SHIFT_RENDER_INDEX,
-                                                     CauseImplementation, area_pixelate,
-                                                     get_implementation, implementations)
+from competency_cf.data.cause_implementations import (GROUPS, IMPLEMENTATIONS,
+                                                      SHIFT_RENDER_INDEX, CauseImplementation,
+                                                      area_pixelate, get_implementation,
+                                                      implementations)
 from competency_cf.explain.explanation import HIGH, LOW
 
 
