@@ -22,6 +22,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
+
+
 def _unit_interval(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -129,16 +136,18 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500) -> Path:
+def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500,
+                   variants_per_cause: int = 500) -> Path:
     from competency_cf.explain.descriptor_explainer import FILE_NAME
     from competency_cf.explain.training_set import fit_descriptor_explainer
 
     from competency_cf.counterfactual.methods import LNN_BANK_FILE, LatentNearestNeighbor
 
     path = models / FILE_NAME
-    explainer, training = fit_descriptor_explainer(estimator, domain, data, per_cause=per_cause)
+    explainer, counts = fit_descriptor_explainer(estimator, domain, data, per_cause=per_cause,
+                                                 variants_per_cause=variants_per_cause)
     explainer.save(path)
-    print(f"descriptor explainer trained on {training.counts()}")
+    print(f"descriptor explainer trained on {counts}")
     # The robot's LNN bank: calibration latents, so nodes need not render the calibration split.
     LatentNearestNeighbor(estimator).fit(data.calibration.images).save_bank(
         models / LNN_BANK_FILE)
@@ -183,15 +192,16 @@ def cmd_fit_explainer(args) -> int:
     out = args.out if args.out is not None else models
     out.mkdir(parents=True, exist_ok=True)
     domain = get_domain(args.domain)
-    path = _fit_explainer(estimator, domain, _render(args), out, args.per_cause)
+    path = _fit_explainer(estimator, domain, _render(args), out, args.per_cause,
+                          args.variants_per_cause)
     print(f"wrote {path} and the LNN bank next to it")
     return 0
 
 
 def cmd_explain_eval(args) -> int:
     from competency_cf.competency.parce import load_estimator
-    from competency_cf.evaluation.explanation_report import evaluate_explanations
     from competency_cf.competency.shifted_set import build_shifted_set
+    from competency_cf.evaluation.explanation_report import evaluate_explanations
     from competency_cf.evaluation.shift_report import evaluate_shifted_explanations
     from competency_cf.explain.factory import build_explainer
 
@@ -527,7 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, default=None,
                      help="output directory (default: the models directory)")
     fit.add_argument("--per-cause", type=_positive_int, default=500,
-                     help="training images per cause (default: 500)")
+                     help="training images per cause from the generator (default: 500)")
+    fit.add_argument("--variants-per-cause", type=_non_negative_int, default=500,
+                     help="training images per cause from the fit group of other "
+                     "implementations of each cause (data/cause_implementations.py; default: "
+                     "500, 0: none)")
     fit.set_defaults(handler=cmd_fit_explainer)
 
     fused = commands.add_parser("fit-fused", help="fit the fused competency estimator "

@@ -123,9 +123,24 @@ def shift_frames(estimator, clean: ImageSet, domain: str, per_implementation: in
         progress.set_postfix_str(f"{impl.name}: {len(rows)}/{tried[impl.name]}")
     if not parts:
         raise ValueError("no implementations given")
+    return _concatenate(parts, threshold, tried)
+
+
+def _concatenate(parts: list[dict], threshold: float, tried: dict[str, int]) -> ShiftedSet:
     merged = {key: (torch.cat([part[key] for part in parts]) if key == "images"
                     else np.concatenate([part[key] for part in parts])) for key in parts[0]}
     return ShiftedSet(**merged, threshold=threshold, tried=tried)
+
+
+def merge_shifted(sets: list[ShiftedSet]) -> ShiftedSet:
+    """One set holding the frames of `sets` (same threshold), in order."""
+    if not sets:
+        raise ValueError("nothing to merge")
+    if len({s.threshold for s in sets}) != 1:
+        raise ValueError("shifted sets made at different thresholds cannot be merged")
+    keys = [key for key in ShiftedSet.__dataclass_fields__ if key not in ("threshold", "tried")]
+    return _concatenate([{key: getattr(s, key) for key in keys} for s in sets],
+                        sets[0].threshold, {k: v for s in sets for k, v in s.tried.items()})
 
 
 def render_clean_frames(domain: Domain, per_class: int) -> ImageSet:

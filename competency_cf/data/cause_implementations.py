@@ -58,7 +58,8 @@ def black_level_offset(images: torch.Tensor, offset: float) -> torch.Tensor:
 
 def exposure_curve(images: torch.Tensor, stops: float) -> torch.Tensor:
     """Saturating exposure curve (1 - exp(-k x)) / (1 - exp(-k)): brighter as k grows."""
-    return (1.0 - torch.exp(-stops * images)) / (1.0 - math.exp(-stops))
+    # Clamped: in float32 the curve can land a rounding error above 1 at x = 1.
+    return ((1.0 - torch.exp(-stops * images)) / (1.0 - math.exp(-stops))).clamp(0.0, 1.0)
 
 
 def _mean_luma(images: torch.Tensor) -> torch.Tensor:

@@ -4,15 +4,25 @@ Like the paper: low-competency images never used for evaluation, 500 per cause b
 degradations of competent calibration images (a random factor among those that drop
 competency below the threshold, so both directions of a property appear) and anomalies past
 those the example set took. Each gets its known cause and direction as the label.
+
+Beyond the paper, the descriptor explainer also sees variety: the same number of frames per
+cause made by the fit group of `data.cause_implementations` (tone curves, S-curves, HSV
+saturation, other noises and resamplings, pasted shapes...), so that it learns a cause rather
+than the one formula the generator uses for it. The held-out implementations are never used.
 """
 
 from __future__ import annotations
 
 import torch
 
+import math
+
 from competency_cf.competency.examples import ExampleSet, build_examples
 from competency_cf.competency.parce import ParceEstimator
+from competency_cf.competency.shifted_set import ShiftedSet, merge_shifted, shift_frames
 from competency_cf.counterfactual.methods import build_method
+from competency_cf.data.cause_implementations import implementations
+from competency_cf.data.causes import CAUSES
 from competency_cf.data.dataset import DomainData
 from competency_cf.data.domains import Domain
 from competency_cf.explain.descriptor_explainer import (DescriptorExplainer, DescriptorFeatures,
@@ -31,6 +41,20 @@ def explanation_training_set(estimator: ParceEstimator, domain: Domain, data: Do
                           ood_offset=EXAMPLE_SET_PER_CAUSE, factor_choice="random")
 
 
+def variant_training_set(estimator: ParceEstimator, domain: Domain, data: DomainData,
+                         per_cause: int = 500, seed: int = 1,
+                         show_progress: bool = True) -> ShiftedSet:
+    """Up to `per_cause` low-competency degradations of competent calibration images per cause,
+    shared evenly among the cause's fit-group implementations."""
+    parts = []
+    for cause in CAUSES:
+        group = implementations(cause, group="fit")
+        parts.append(shift_frames(estimator, data.calibration, domain.name,
+                                  math.ceil(per_cause / len(group)), seed, group,
+                                  show_progress=show_progress))
+    return merge_shifted(parts)
+
+
 def training_labels(examples: ExampleSet) -> torch.Tensor:
     """Index into the explainer's LABELS of each example's cause and direction."""
     return torch.tensor([label_index(cause, true_direction(cause, factor))
@@ -40,19 +64,30 @@ def training_labels(examples: ExampleSet) -> torch.Tensor:
 def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: DomainData,
                              per_cause: int = 500, seed: int = 1,
                              counterfactuals: tuple[str, ...] = TRAINING_COUNTERFACTUALS,
-                             show_progress: bool = True
-                             ) -> tuple[DescriptorExplainer, ExampleSet]:
-    """Normalise on the calibration split, then fit both heads on the training set."""
+                             variants_per_cause: int = 500, show_progress: bool = True
+                             ) -> tuple[DescriptorExplainer, dict[str, int]]:
+    """Normalise on the calibration split, then fit both heads on the generator's training set
+    and `variants_per_cause` frames per cause from the fit-group implementations (0: none).
+    Returns the explainer and the training frames per cause."""
     calibration = data.calibration.images
     with torch.no_grad():
         reconstructions = torch.cat([estimator.autoencoder(calibration[s:s + 256])
                                      for s in range(0, len(calibration), 256)])
     features = DescriptorFeatures().fit(calibration, reconstructions)
     training = explanation_training_set(estimator, domain, data, per_cause, seed, show_progress)
+    images, labels = training.images, training_labels(training)
+    causes = list(training.causes)
+    if variants_per_cause:
+        variants = variant_training_set(estimator, domain, data, variants_per_cause, seed,
+                                        show_progress)
+        images = torch.cat([images, variants.images])
+        variant_labels = [label_index(cause, direction)
+                          for cause, direction in zip(variants.causes, variants.directions)]
+        labels = torch.cat([labels, torch.tensor(variant_labels, dtype=labels.dtype)])
+        causes += list(variants.causes)
     # The training images come from the calibration split, so LNN draws on a bank from the
     # training split here: a bank holding their own clean sources would make it look too good.
     counterfactual_sets = [build_method(name, estimator, calibration_images=data.train.images)
-                           .generate(training.images).images for name in counterfactuals]
-    explainer = DescriptorExplainer(features).fit(training.images, training_labels(training),
-                                                  counterfactual_sets)
-    return explainer, training
+                           .generate(images).images for name in counterfactuals]
+    explainer = DescriptorExplainer(features).fit(images, labels, counterfactual_sets)
+    return explainer, {cause: causes.count(cause) for cause in CAUSES}

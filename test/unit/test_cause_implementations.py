@@ -90,6 +90,16 @@ def test_shape_range_and_seeded_determinism(impl):
     assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
     assert torch.equal(first, impl.apply(images, strength, seed=5, domain="lunar"))
     assert not torch.equal(first, images)
+    # Pure white and black pixels too, where rounding can push a curve past the range.
+    extremes = images.clone()
+    extremes[:, :, :32] = 1.0
+    extremes[:, :, 32:40] = 0.0
+    rng = np.random.default_rng(0)
+    levels = ([impl.sample_strength(rng) for _ in range(40)] if impl.strengths is not None
+              else [float("nan")])
+    for level in levels:
+        out = impl.apply(extremes, level, seed=5, domain="lunar")
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0, (impl.name, level)
 
 
 @pytest.mark.parametrize("name", ["uniform_noise", "monochrome_gaussian_noise",
