@@ -56,7 +56,14 @@ def spin_nodes(nodes, duration_s: float | None = None, on_tick=None, until=None)
     try:
         while rclpy.ok() and (duration_s is None or time.monotonic() - started < duration_s) \
                 and not (until is not None and until()):
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except RuntimeError:
+                # Ctrl-C can shut the context down between the check above and the wait set
+                # spin_once builds (rclpy raises RCLError, a RuntimeError): that is a normal exit.
+                if rclpy.ok():
+                    raise
+                break
             if on_tick is not None:
                 on_tick()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -20,10 +20,13 @@ from competency_cf.ros.image_codec import encode
 
 pytestmark = pytest.mark.ros
 
+# Darkening: every low frame of it is explained as brightness with a wide margin in every mode
+# (at x2 brighter, some frames sit near a brightness / spatial tie and the test would measure the
+# explainer's coin toss, not the wiring).
 SCENARIO = """
 segments:
   - {cause: nominal, seconds: 1.0}
-  - {cause: brightness, seconds: 2.0, factor: 2.0}
+  - {cause: brightness, seconds: 2.0, factor: 0.4}
   - {cause: nominal, seconds: 1.0}
 """
 SHORT_LOOP = """
