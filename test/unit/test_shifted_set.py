@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from competency_cf.competency.shifted_set import competent_frames, shift_frames
+from competency_cf.competency.shifted_set import (ShiftedSet, competent_frames, merge_shifted,
+                                                  shift_frames)
 from competency_cf.data.cause_implementations import CauseImplementation, get_implementation
 from competency_cf.data.dataset import ImageSet
 from competency_cf.explain.explanation import HIGH
@@ -72,3 +73,23 @@ def test_bad_arguments_are_refused(setup, clean):
         _shift(setup[0], clean, per=0)
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         _shift(setup[0], clean, seed=-2)
+
+
+def _tiny_set(names, threshold=0.9):
+    count = len(names)
+    return ShiftedSet(torch.rand((count, 3, 8, 8)), np.full(count, "noise"),
+                      np.full(count, HIGH), np.array(names), np.full(count, "fit"),
+                      np.ones(count), np.zeros(count), np.arange(count), threshold,
+                      {name: 3 for name in names})
+
+
+def test_merged_sets_keep_their_frames_in_order_and_refuse_other_thresholds():
+    first, second = _tiny_set(["a", "a"]), _tiny_set(["b"])
+    merged = merge_shifted([first, second])
+    assert len(merged) == 3 and list(merged.implementations) == ["a", "a", "b"]
+    assert torch.equal(merged.images, torch.cat([first.images, second.images]))
+    assert merged.tried == {"a": 3, "b": 3} and merged.threshold == 0.9
+    with pytest.raises(ValueError, match="different thresholds"):
+        merge_shifted([first, _tiny_set(["c"], threshold=0.8)])
+    with pytest.raises(ValueError, match="nothing to merge"):
+        merge_shifted([])
