@@ -31,7 +31,7 @@ from competency_cf.explain.descriptors import (DESCRIPTORS, busiest_region, desc
 from competency_cf.explain.explanation import HIGH, LOW, Explanation, sentence
 
 FILE_NAME = "descriptor_explainer.json"  # next to the models of a domain
-FORMAT = "competency_cf.descriptor_explainer/3"
+FORMAT = "competency_cf.descriptor_explainer/4"
 LABELS: tuple[tuple[str, str], ...] = (
     ("spatial", HIGH), ("brightness", HIGH), ("brightness", LOW), ("contrast", HIGH),
     ("contrast", LOW), ("saturation", HIGH), ("saturation", LOW), ("noise", HIGH),

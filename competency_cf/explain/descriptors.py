@@ -16,6 +16,18 @@ package's degradations moves (before clipping) one descriptor only:
               identical: nearest-neighbour pixelation makes blocks constant with jumps between
               them, while dark or flat images only have identical pairs where nothing changes
 - highlights, shadows  fraction of pixels clipped at white (any channel) or black (all channels)
+- detail      log mean luma gradient at full resolution minus at half resolution: blur removes
+              fine gradients first, noise adds them; a ratio, so brightness and contrast cancel
+- veil        log of the darkest tones of the darkest channel (5th percentile of the per-pixel
+              minimum over RGB) minus log mean luma: haze and fog lift the dark tones towards a
+              bright airlight
+- dark cells  share of grid cells much darker and flatter than the image as a whole: dirt or an
+              obstruction on the lens is dark and has no texture
+- hot spot    how far the brightest grid cell rises above the typical cell, as a share of the
+              headroom to white: glare over-exposes one region, not the whole view
+
+The last four measure effects beyond the paper's six causes (blur, haze, dirt on the lens,
+glare); they are evidence for the explainer's heads whether or not a head has a label for them.
 
 `spatial_concentration` measures how much of the difference between an image and its
 counterfactual sits in a few cells of a grid: high for an added object, low for a global change.
@@ -29,13 +41,16 @@ import torch.nn.functional as F
 from competency_cf.data.causes import grayscale
 
 DESCRIPTORS: tuple[str, ...] = ("brightness", "contrast", "saturation", "noise", "colour_noise",
-                                "blockiness", "highlights", "shadows")
+                                "blockiness", "highlights", "shadows", "detail", "veil",
+                                "dark_cells", "hot_spot")
 
 _EPS = 1e-3          # keeps logs finite on black or gray images
 _EQUAL = 0.5 / 255.0  # two 8-bit values closer than this are the same value
 _ACTIVE = 8.0 / 255.0  # luma range that makes a 4-pixel run "not flat"
 GRID = 8             # spatial cells per side
 TOP_CELLS = 4        # cells whose share of the difference makes the concentration
+_FINE_EPS = 1e-4     # gradient levels are small: a smaller floor keeps the ratio scale-free
+_DARK_CELL = 0.35    # a dark cell: mean and std below this share of the image's luma mean and std
 
 
 def _mean3x3(planes: torch.Tensor) -> torch.Tensor:
@@ -51,6 +66,34 @@ def _blockiness_along_width(images: torch.Tensor,
     active = ((runs.amax(dim=-1) - runs.amin(dim=-1)) > _ACTIVE).float()
     equal_share = equal.unfold(-1, 3, 1).mean(dim=-1)
     return (equal_share * active).flatten(1).sum(1), active.flatten(1).sum(1)
+
+
+def _gradient_level(luma: torch.Tensor) -> torch.Tensor:
+    """Mean absolute horizontal plus vertical difference of (N, 1, H, W) luma, per image."""
+    return ((luma[..., 1:] - luma[..., :-1]).abs().mean(dim=(1, 2, 3))
+            + (luma[..., 1:, :] - luma[..., :-1, :]).abs().mean(dim=(1, 2, 3)))
+
+
+def cell_statistics(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of (N, 1, H, W) luma in each GRID x GRID cell: (N, GRID**2)
+    each."""
+    mean = F.adaptive_avg_pool2d(luma, GRID)
+    square = F.adaptive_avg_pool2d(luma * luma, GRID)
+    return mean.flatten(1), (square - mean * mean).clamp_min(0.0).sqrt().flatten(1)
+
+
+def _dark_cell_mask(luma: torch.Tensor) -> torch.Tensor:
+    """(N, GRID**2) True where a cell is much darker and flatter than the whole image."""
+    cell_mean, cell_std = cell_statistics(luma)
+    mean = luma.mean(dim=(1, 2, 3)).unsqueeze(1)
+    std = luma.std(dim=(1, 2, 3)).unsqueeze(1)
+    return (cell_mean < _DARK_CELL * mean) & (cell_std < _DARK_CELL * std + _EPS)
+
+
+def _hot_spot(luma: torch.Tensor) -> torch.Tensor:
+    cell_mean, _ = cell_statistics(luma)
+    typical = cell_mean.median(dim=1).values
+    return (cell_mean.amax(dim=1) - typical) / (1.0 - typical + _EPS)
 
 
 def describe(images: torch.Tensor) -> torch.Tensor:
@@ -70,6 +113,11 @@ def describe(images: torch.Tensor) -> torch.Tensor:
     blockiness = (equal_h + equal_v) / (active_h + active_v).clamp_min(1.0)
     highlights = (images.amax(dim=1) > 1.0 - _EQUAL).flatten(1).float().mean(1)
     shadows = (images.amax(dim=1) < _EQUAL).flatten(1).float().mean(1)
+    # Half resolution: gradients per half-resolution pixel step, so a smooth ramp keeps its ratio.
+    coarse = F.avg_pool2d(luma[..., :luma.shape[-2] // 2 * 2, :luma.shape[-1] // 2 * 2], 2)
+    detail = torch.log(_gradient_level(luma) + _FINE_EPS) - torch.log(
+        _gradient_level(coarse) / 2.0 + _FINE_EPS)
+    darkest = images.amin(dim=1).flatten(1).quantile(0.05, dim=1)
     return torch.stack([
         torch.log(mean + _EPS),
         torch.log(std + _EPS) - torch.log(mean + _EPS),
@@ -79,6 +127,10 @@ def describe(images: torch.Tensor) -> torch.Tensor:
         blockiness,
         highlights,
         shadows,
+        detail,
+        torch.log(darkest + _EPS) - torch.log(mean + _EPS),
+        _dark_cell_mask(luma).float().mean(dim=1),
+        _hot_spot(luma),
     ], dim=1)
 
 
@@ -97,13 +149,36 @@ def spatial_concentration(images: torch.Tensor, counterfactuals: torch.Tensor) -
 
 def busiest_region(images: torch.Tensor, counterfactuals: torch.Tensor) -> list[str]:
     """Where the difference concentrates, in words ("upper left", "centre", ...), per image."""
-    cells = difference_map(images, counterfactuals)
-    rows = cells.sum(dim=2)
-    columns = cells.sum(dim=1)
+    return region_names(difference_map(images, counterfactuals))
+
+
+def hot_region(images: torch.Tensor) -> list[str]:
+    """Where the brightest region is (glare), in words, per image."""
+    cell_mean, _ = cell_statistics(grayscale(images))
+    return region_names(cell_mean.view(-1, GRID, GRID))
+
+
+def dark_region(images: torch.Tensor) -> list[str]:
+    """Where the dark, flat cells are (an occluded part of the lens), in words, per image; the
+    darkest cells where none is flat enough."""
+    luma = grayscale(images)
+    cell_mean, _ = cell_statistics(luma)
+    weight = _dark_cell_mask(luma).float() + (1.0 - cell_mean) * 1e-3  # darkest breaks ties
+    return region_names(weight.view(-1, GRID, GRID))
+
+
+def region_names(cells: torch.Tensor) -> list[str]:
+    """The region of each (GRID, GRID) map of weights where most of the weight lies, in words:
+    the centre of its heaviest cells (those of the TOP_CELLS heaviest that weigh at least half
+    the heaviest), in thirds of the view."""
+    values, top = cells.flatten(1).topk(TOP_CELLS, dim=1)
+    keep = (values >= 0.5 * values[:, :1]).float()
+    rows = ((top // GRID).float() * keep).sum(dim=1) / keep.sum(dim=1)
+    columns = ((top % GRID).float() * keep).sum(dim=1) / keep.sum(dim=1)
     names = []
-    for row, column in zip(rows, columns):
-        vertical = ("upper", "middle", "lower")[min(2, int(row.argmax()) * 3 // GRID)]
-        horizontal = ("left", "centre", "right")[min(2, int(column.argmax()) * 3 // GRID)]
+    for row, column in zip(rows.tolist(), columns.tolist()):
+        vertical = ("upper", "middle", "lower")[min(2, int((row + 0.5) * 3 / GRID))]
+        horizontal = ("left", "centre", "right")[min(2, int((column + 0.5) * 3 / GRID))]
         if vertical == "middle" and horizontal == "centre":
             names.append("centre")
         elif vertical == "middle":

@@ -6,7 +6,8 @@ import torch
 from competency_cf.data.causes import degrade
 from competency_cf.data.dataset import from_uint8, to_uint8
 from competency_cf.explain.descriptors import (DESCRIPTORS, GRID, TOP_CELLS, busiest_region,
-                                               describe, spatial_concentration)
+                                               dark_region, describe, hot_region,
+                                               spatial_concentration)
 from tiny_data import class_images
 
 
@@ -70,3 +71,58 @@ def test_spatial_concentration_uniform_vs_one_patch():
     changed[1] = 0.5
     changed[1, :, 28:36, 28:36] = 1.0
     assert busiest_region(images[1:], changed[1:]) == ["centre"]
+
+
+def _column(name):
+    return DESCRIPTORS.index(name)
+
+
+def test_blur_lowers_detail_and_noise_raises_it(images):
+    detail = _column("detail")
+    before = describe(images)[:, detail]
+    blurred = images
+    previous = before
+    for _ in range(3):  # stronger blur, less fine detail each time
+        blurred = torch.nn.functional.avg_pool2d(blurred, 3, stride=1, padding=1,
+                                                 count_include_pad=False)
+        now = describe(blurred)[:, detail]
+        assert (now < previous).all()
+        previous = now
+    noisy = degrade(images, "noise", 40.0, generator=torch.Generator().manual_seed(0))
+    assert (describe(noisy)[:, detail] > before).all()
+    # A ratio of gradients: brightness and contrast changes leave it (almost) alone.
+    assert (describe(images * 0.6)[:, detail] - before).abs().max() < 0.02
+
+
+def test_a_bright_veil_lifts_the_dark_tones(images):
+    veil = _column("veil")
+    before = describe(images)[:, veil]
+    for density in (0.2, 0.5, 0.8):
+        hazy = images * (1 - density) + 0.85 * density
+        now = describe(hazy)[:, veil]
+        assert (now > before).all()
+        before = now
+
+
+def test_a_dark_flat_patch_fills_dark_cells_and_names_its_region(images):
+    dark = _column("dark_cells")
+    assert float(describe(images)[:, dark].max()) == 0.0
+    covered = images.clone()
+    covered[:, :, 40:, 40:] = 0.02  # lower right quarter, dirt on the lens
+    values = describe(covered)[:, dark]
+    assert torch.allclose(values, torch.full_like(values, 9 / GRID ** 2))  # 3 x 3 cells of 8
+    assert set(dark_region(covered)) == {"lower right"}
+
+
+def test_a_local_bloom_is_a_hot_spot_a_global_gain_is_not(images):
+    hot = _column("hot_spot")
+    before = describe(images)[:, hot]
+    rows = torch.arange(64).view(64, 1).float()
+    columns = torch.arange(64).view(1, 64).float()
+    bloom = torch.exp(-((rows - 10) ** 2 + (columns - 12) ** 2) / (2 * 6.0 ** 2))
+    glared = (images + 1.5 * bloom).clamp(0, 1)
+    brighter = (images * 1.3).clamp(0, 1)
+    rise = describe(glared)[:, hot] - before
+    assert rise.min() > 0.3
+    assert ((describe(brighter)[:, hot] - before).abs() < rise / 3).all()
+    assert set(hot_region(glared)) == {"upper left"}
