@@ -74,7 +74,7 @@ def _gradient_level(luma: torch.Tensor) -> torch.Tensor:
             + (luma[..., 1:, :] - luma[..., :-1, :]).abs().mean(dim=(1, 2, 3)))
 
 
-def cell_statistics(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _cell_statistics(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation of (N, 1, H, W) luma in each GRID x GRID cell: (N, GRID**2)
     each."""
     mean = F.adaptive_avg_pool2d(luma, GRID)
@@ -82,16 +82,15 @@ def cell_statistics(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.flatten(1), (square - mean * mean).clamp_min(0.0).sqrt().flatten(1)
 
 
-def _dark_cell_mask(luma: torch.Tensor) -> torch.Tensor:
-    """(N, GRID**2) True where a cell is much darker and flatter than the whole image."""
-    cell_mean, cell_std = cell_statistics(luma)
-    mean = luma.mean(dim=(1, 2, 3)).unsqueeze(1)
-    std = luma.std(dim=(1, 2, 3)).unsqueeze(1)
-    return (cell_mean < _DARK_CELL * mean) & (cell_std < _DARK_CELL * std + _EPS)
+def _dark_cell_share(cell_mean: torch.Tensor, cell_std: torch.Tensor, mean: torch.Tensor,
+                     std: torch.Tensor) -> torch.Tensor:
+    """Share of cells much darker and flatter than the whole image (luma `mean`, `std`)."""
+    dark = (cell_mean < _DARK_CELL * mean.unsqueeze(1)) & \
+        (cell_std < _DARK_CELL * std.unsqueeze(1) + _EPS)
+    return dark.float().mean(dim=1)
 
 
-def _hot_spot(luma: torch.Tensor) -> torch.Tensor:
-    cell_mean, _ = cell_statistics(luma)
+def _hot_spot(cell_mean: torch.Tensor) -> torch.Tensor:
     typical = cell_mean.median(dim=1).values
     return (cell_mean.amax(dim=1) - typical) / (1.0 - typical + _EPS)
 
@@ -118,6 +117,7 @@ def describe(images: torch.Tensor) -> torch.Tensor:
     detail = torch.log(_gradient_level(luma) + _FINE_EPS) - torch.log(
         _gradient_level(coarse) / 2.0 + _FINE_EPS)
     darkest = images.amin(dim=1).flatten(1).quantile(0.05, dim=1)
+    cell_mean, cell_std = _cell_statistics(luma)
     return torch.stack([
         torch.log(mean + _EPS),
         torch.log(std + _EPS) - torch.log(mean + _EPS),
@@ -129,8 +129,8 @@ def describe(images: torch.Tensor) -> torch.Tensor:
         shadows,
         detail,
         torch.log(darkest + _EPS) - torch.log(mean + _EPS),
-        _dark_cell_mask(luma).float().mean(dim=1),
-        _hot_spot(luma),
+        _dark_cell_share(cell_mean, cell_std, mean, std),
+        _hot_spot(cell_mean),
     ], dim=1)
 
 
@@ -150,21 +150,6 @@ def spatial_concentration(images: torch.Tensor, counterfactuals: torch.Tensor) -
 def busiest_region(images: torch.Tensor, counterfactuals: torch.Tensor) -> list[str]:
     """Where the difference concentrates, in words ("upper left", "centre", ...), per image."""
     return region_names(difference_map(images, counterfactuals))
-
-
-def hot_region(images: torch.Tensor) -> list[str]:
-    """Where the brightest region is (glare), in words, per image."""
-    cell_mean, _ = cell_statistics(grayscale(images))
-    return region_names(cell_mean.view(-1, GRID, GRID))
-
-
-def dark_region(images: torch.Tensor) -> list[str]:
-    """Where the dark, flat cells are (an occluded part of the lens), in words, per image; the
-    darkest cells where none is flat enough."""
-    luma = grayscale(images)
-    cell_mean, _ = cell_statistics(luma)
-    weight = _dark_cell_mask(luma).float() + (1.0 - cell_mean) * 1e-3  # darkest breaks ties
-    return region_names(weight.view(-1, GRID, GRID))
 
 
 def region_names(cells: torch.Tensor) -> list[str]:
