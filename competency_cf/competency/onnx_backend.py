@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import softmax
 
 from competency_cf.competency.parce import CompetencyResult, ParceEstimator
 
@@ -101,9 +102,7 @@ class OnnxCompetency:
         if isinstance(images, torch.Tensor):
             images = images.detach().cpu().numpy()
         outputs = self.outputs(images)
-        logits = outputs["logits"].astype(np.float64)
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        probabilities = softmax(outputs["logits"].astype(np.float64), axis=1)
         losses = outputs["reconstruction_loss"].astype(np.float64)
         competency, in_distribution = self.estimator.competency_from_outputs(
             outputs["logits"], losses, outputs["features"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.special import ndtr
+from scipy.special import ndtr, softmax
 from torch import nn
 
 from competency_cf.data.dataset import check_images
@@ -213,9 +213,7 @@ class ParceEstimator(nn.Module):
     def competency_from_outputs(self, logits: np.ndarray, losses: np.ndarray,
                                 features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(competency, P(in distribution)) from network outputs computed elsewhere (ONNX)."""
-        logits = np.asarray(logits, dtype=np.float64)
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        probabilities = softmax(np.asarray(logits, dtype=np.float64), axis=1)
         competency = competency_numpy(probabilities, losses, self._calibrated())
         return competency, competency / np.maximum(probabilities.max(axis=1), 1e-12)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType)
 
+from competency_cf.competency.parce import ESTIMATORS
+
 
 @dataclass(frozen=True)
 class Param:
@@ -59,6 +61,6 @@ COMMON = (
     Param("device", "cpu", "torch device, e.g. cpu or cuda:0", read_only=True),
     Param("estimator", "auto", "competency estimator: parce (the paper's), fused (PaRCE with a "
           "feature-density witness, fused.json) or auto (the models' default)",
-          choices=("auto", "parce", "fused"), read_only=True),
+          choices=ESTIMATORS, read_only=True),
     Param("autostart", True, "configure and activate on start-up", read_only=True),
 )
