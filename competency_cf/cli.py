@@ -336,7 +336,7 @@ def cmd_bench(args) -> int:
     from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
                                                 bench_perception)
     from competency_cf.evaluation.bench_report import BenchReport, DomainBench
-    from competency_cf.evaluation.graph_bench import bench_graph_in_child
+    from competency_cf.ros.graph_bench import bench_graph_in_child
     from competency_cf.explain.factory import load_descriptor_explainer
 
     names = sorted(DOMAINS) if args.domain == "all" else [args.domain]
@@ -459,7 +459,7 @@ def cmd_export_onnx(args) -> int:
 def cmd_soak(args) -> int:
     import json
 
-    from competency_cf.evaluation.soak import soak
+    from competency_cf.ros.soak import soak
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     result = soak(args.domain, args.duration, args.rate, width, height)

@@ -3,7 +3,7 @@ use) are printed by `make bench` and `make soak`, not asserted here."""
 
 import pytest
 
-from competency_cf.evaluation.graph_bench import bench_graph
+from competency_cf.ros.graph_bench import bench_graph
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ def test_trigger_burst_every_accepted_trigger_is_explained():
 
 
 def test_short_soak_accounts_for_every_frame():
-    from competency_cf.evaluation.soak import soak
+    from competency_cf.ros.soak import soak
 
     result = soak("lunar", seconds=2.0, rate_hz=30.0, width=320, height=240,
                   show_progress=False)

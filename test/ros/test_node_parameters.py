@@ -21,7 +21,7 @@ def test_ranges_and_choices_are_enforced(graph):
 @pytest.fixture(scope="module")
 def dips():
     """A competent frame and a low-competency one of the lunar domain."""
-    from competency_cf.evaluation.graph_bench import competent_and_low_frames
+    from competency_cf.ros.graph_bench import competent_and_low_frames
 
     clean, noisy = competent_and_low_frames("lunar", 2)
     return tensor_to_msg(clean[0]), tensor_to_msg(noisy[0])

@@ -87,8 +87,7 @@ def test_bench_report_checks_every_target_and_writes_one_file(tmp_path):
     import json
 
     from competency_cf.evaluation.bench import ExplainerBenchRow, PerceptionBenchRow
-    from competency_cf.evaluation.bench_report import BenchReport, DomainBench
-    from competency_cf.evaluation.graph_bench import GraphBench
+    from competency_cf.evaluation.bench_report import BenchReport, DomainBench, GraphBench
 
     rows = [BenchRow("LGD", "default", 60, 1.0, 10.0, 20.0, 4.0),
             BenchRow("LGD", "reference", 60, 0.75, 250.0, 300.0, 200.0)]

@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from competency_cf.evaluation.soak import DEGRADED_EVERY_S, DEGRADED_FOR_S, SoakResult, degraded
+from competency_cf.evaluation.soak_verdict import (DEGRADED_EVERY_S, DEGRADED_FOR_S, SoakResult,
+                                                   degraded)
 
 
 def _result(**changes):

@@ -4,27 +4,20 @@ A camera publishes `width` x `height` rgb8 frames (domain renders, enlarged) at 
 perception, counterfactual and explainer nodes in one process; for half a second in every
 `DEGRADED_EVERY_S` the frames are degraded with noise, so triggers happen at a steady pace (a
 pattern by frame index would alias with the perception rate). Every second the perception node's
-processed rate, dropped frames and the process's RSS are sampled. Verdict: perception keeps its
-`max_rate_hz` (within 10 %), stale frames are dropped and counted rather than queued, and RSS
-after warm-up grows by at most 5 %.
+processed rate, dropped frames and the process's RSS are sampled. Verdict
+(`competency_cf.evaluation.soak_verdict`): perception keeps its `max_rate_hz` (within 10 %), stale
+frames are dropped and counted rather than queued, and RSS after warm-up grows by at most 5 %.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from competency_cf.evaluation.soak_verdict import SoakResult, degraded
+
 WARM_UP_FRACTION = 0.2  # RSS growth is measured from this point of the run
-DEGRADED_EVERY_S = 3.0  # longer than the perception node's default cooldown (2 s)
-DEGRADED_FOR_S = 0.5
-
-
-def degraded(index: int, rate_hz: float) -> bool:
-    """Whether camera frame `index` is a degraded one: the first `DEGRADED_FOR_S` of every
-    `DEGRADED_EVERY_S`, by frame time."""
-    return (index / rate_hz) % DEGRADED_EVERY_S < DEGRADED_FOR_S
 
 
 def rss_mb() -> float:
@@ -34,63 +27,11 @@ def rss_mb() -> float:
     return pages * 4096 / 1024 ** 2
 
 
-@dataclass
-class SoakResult:
-    seconds: float
-    camera_hz: float
-    processed_hz: float
-    target_hz: float
-    dropped: int
-    triggers: int
-    explained: int
-    rss_start_mb: float
-    rss_end_mb: float
-    samples: list[dict] = field(default_factory=list)
-    # Perception's whole-run frame accounting, read once its nodes are down.
-    received: int = 0
-    scored: int = 0
-    bad: int = 0     # undecodable, or scoring failed
-    unread: int = 0  # the newest frame, still waiting when the run ended
-
-    @property
-    def accounted(self) -> bool:
-        """Every frame perception received was scored, failed, dropped stale or left unread."""
-        return self.received == self.scored + self.bad + self.dropped + self.unread
-
-    @property
-    def rss_growth(self) -> float:
-        return self.rss_end_mb / self.rss_start_mb - 1.0
-
-    def verdict(self) -> dict[str, bool]:
-        expected = min(self.target_hz, self.camera_hz)
-        return {"perception keeps its rate": self.processed_hz >= 0.9 * expected,
-                "stale frames dropped and counted": self.accounted
-                and (self.dropped > 0 or self.camera_hz <= self.target_hz),
-                "RSS growth after warm-up <= 5 %": self.rss_growth <= 0.05}
-
-    def to_markdown(self) -> str:
-        lines = [f"# Soak: {self.seconds:.0f} s", "",
-                 f"- camera {self.camera_hz:.1f} Hz; perception {self.processed_hz:.1f} Hz "
-                 f"(max_rate_hz {self.target_hz:.0f}); dropped stale frames {self.dropped}",
-                 f"- frames received {self.received} = scored {self.scored} + failed "
-                 f"{self.bad} + dropped {self.dropped} + unread {self.unread}: "
-                 f"{'yes' if self.accounted else 'NO'}",
-                 f"- triggers {self.triggers}, explanations {self.explained}",
-                 f"- RSS {self.rss_start_mb:.0f} MB after warm-up -> {self.rss_end_mb:.0f} MB "
-                 f"({self.rss_growth:+.1%})", "", "| check | verdict |", "| --- | --- |"]
-        lines += [f"| {name} | {'PASS' if ok else 'FAIL'} |"
-                  for name, ok in self.verdict().items()]
-        return "\n".join(lines) + "\n"
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "rss_growth": self.rss_growth, "verdict": self.verdict()}
-
-
 def _frames(domain_name: str, width: int, height: int) -> tuple[list, list]:
     """Competent and low-competency (H, W, 3) uint8 frames, enlarged from the domain's size."""
     import torch
 
-    from competency_cf.evaluation.graph_bench import competent_and_low_frames
+    from competency_cf.ros.graph_bench import competent_and_low_frames
 
     def enlarge(images):
         large = torch.nn.functional.interpolate(images, size=(height, width), mode="nearest")
@@ -106,10 +47,10 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
-    from competency_cf.evaluation.paced_camera import PacedCamera
-    from competency_cf.evaluation.graph_bench import start_graph
     from competency_cf.ros.executor import make_executor, teardown
+    from competency_cf.ros.graph_bench import start_graph
     from competency_cf.ros.image_codec import encode
+    from competency_cf.ros.paced_camera import PacedCamera
 
     clean, noisy = ([encode(frame, "rgb8") for frame in frames]
                     for frames in _frames(domain, width, height))

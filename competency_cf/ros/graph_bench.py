@@ -10,38 +10,10 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass
-class GraphBench:
-    domain: str
-    sent: int      # degraded frames sent
-    fired: int     # triggers the perception node fired
-    answered: int  # triggers the counterfactual node answered
-    dropped: int   # triggers replaced while waiting for the counterfactual node
-    triggers: int  # triggers explained
-    to_counterfactual_ms: tuple[float, float]  # p50, p99
-    to_explanation_ms: tuple[float, float]
-    peak_rss_mb: float
-    idle_cpu: float  # CPU time over wall time with no frames: 1.0 is one core busy
-
-    def to_markdown(self) -> str:
-        return "\n".join([
-            "", f"## End to end in the ROS graph: {self.domain}", "",
-            f"Descriptor explainer, nodes in one process. {self.sent} low-competency frames, "
-            f"{self.fired} triggers, {self.answered} answered, {self.dropped} replaced while "
-            f"the counterfactual node was busy, {self.triggers} explained.", "",
-            "| from the trigger frame's stamp to | p50 ms | p99 ms |", "| --- | --- | --- |",
-            f"| first counterfactual | {self.to_counterfactual_ms[0]:.1f} | "
-            f"{self.to_counterfactual_ms[1]:.1f} |",
-            f"| first explanation | {self.to_explanation_ms[0]:.1f} | "
-            f"{self.to_explanation_ms[1]:.1f} |", "",
-            f"Peak RSS of that process (the nodes and the benchmark's camera, no LLM): "
-            f"{self.peak_rss_mb:.0f} MB; its CPU use with the nodes up and no frames: "
-            f"{self.idle_cpu:.1%} of one core", ""])
+from competency_cf.evaluation.bench_report import GraphBench
 
 
 IDLE_SECONDS = 3.0
@@ -121,9 +93,9 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
     from std_msgs.msg import String
     from sensor_msgs.msg import Image
 
-    from competency_cf.evaluation.paced_camera import PacedCamera
     from competency_cf.ros.executor import make_executor, teardown
     from competency_cf.ros.image_codec import tensor_to_msg
+    from competency_cf.ros.paced_camera import PacedCamera
 
     clean, noisy = competent_and_low_frames(domain, triggers)
     context = rclpy.Context()
