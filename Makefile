@@ -13,13 +13,21 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: venv test test-unit test-ros test-stress test-gpu demo score-demo bench soak train examples calibrate-report robustness evaluate explain-eval clean-venv
 
-venv: $(STAMP)
+MSGS_STAMP := $(VENV)/.msgs-built
+
+venv: $(STAMP) $(MSGS_STAMP)
 
 $(STAMP): requirements.txt constraints.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -r requirements.txt
 	$(PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# The interface package (competency_cf_msgs), built with plain cmake into the venv.
+$(MSGS_STAMP): $(STAMP) scripts/build_msgs.sh competency_cf_msgs/CMakeLists.txt \
+		competency_cf_msgs/package.xml $(wildcard competency_cf_msgs/msg/*.msg)
+	scripts/build_msgs.sh $(VENV)
+	touch $(MSGS_STAMP)
 
 # Unit tests (no ROS node, no subprocess; seconds) and ROS tests (nodes, graphs, processes).
 test: venv

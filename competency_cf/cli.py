@@ -432,8 +432,10 @@ def cmd_pipeline(args) -> int:
     argv = ["--domain", args.domain]
     if args.params_file is not None:
         argv += ["--params-file", str(args.params_file)]
-    if args.no_sim_camera:
-        argv.append("--no-sim-camera")
+    if args.sim_camera:
+        argv.append("--sim-camera")
+    if args.namespace:
+        argv += ["--namespace", args.namespace]
     if args.duration is not None:
         argv += ["--duration", str(args.duration)]
     return run_pipeline(argv)
@@ -641,13 +643,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="low-competency frames in the end-to-end run (default: 60)")
     bench.set_defaults(handler=cmd_bench)
 
-    pipeline = commands.add_parser("pipeline", help="all ROS 2 nodes in one process (sim camera, "
-                                   "perception, counterfactual, explainer)")
+    pipeline = commands.add_parser("pipeline", help="all ROS 2 nodes in one process (perception, "
+                                   "counterfactual, explainer, and the sim camera when asked)")
     pipeline.add_argument("--domain", default="lunar", choices=sorted(DOMAINS))
     pipeline.add_argument("--params-file", type=Path, default=None,
                           help="node parameters (default: config/<domain>.yaml)")
-    pipeline.add_argument("--no-sim-camera", action="store_true",
-                          help="score a real camera topic instead of the scripted one")
+    pipeline.add_argument("--sim-camera", action="store_true",
+                          help="also run the scripted sim camera (publishes image_raw; never "
+                          "next to a real camera on the same topic)")
+    pipeline.add_argument("--namespace", default="",
+                          help="namespace of every node and topic, e.g. /rover1")
     pipeline.add_argument("--duration", type=float, default=None,
                           help="stop after this many seconds (default: until Ctrl-C)")
     pipeline.set_defaults(handler=cmd_pipeline)

@@ -1,12 +1,16 @@
 """Launch the competency_cf graph on a real ROS 2 install.
 
     ros2 launch competency_cf competency_cf.launch.py domain:=lunar with_sim_camera:=true
-    ros2 launch competency_cf competency_cf.launch.py image_topic:=/rover/camera/image_raw \
-        with_sim_camera:=false explainer_backend:=llm llm_model:=/models/Llama-3.2-11B-Vision
+    ros2 launch competency_cf competency_cf.launch.py namespace:=rover1 \
+        input_image_topic:=/rover1/mast/image_raw explainer_backend:=llm \
+        llm_model:=/models/Llama-3.2-11B-Vision device:=cuda:0 backend:=onnx
 
-Every node reads config/<domain>.yaml; the arguments below override single parameters. The nodes
-are lifecycle nodes that configure and activate themselves (autostart); set autostart to false in
-the YAML to drive the transitions from a lifecycle manager instead.
+Every node reads `params_file` (default: the installed config/<domain>.yaml); the arguments below
+override single parameters. Topics are relative, so `namespace` moves the whole graph (two robots
+or two graphs side by side), and `input_image_topic` remaps the perception node's `image_raw`
+(and the sim camera's output). The nodes are lifecycle nodes that configure and activate
+themselves (autostart); set autostart to false in the YAML to drive the transitions from a
+lifecycle manager instead.
 """
 
 import os
@@ -22,26 +26,32 @@ PACKAGE = "competency_cf"
 
 
 def _nodes(context):
-    domain = LaunchConfiguration("domain").perform(context)
-    share = get_package_share_directory(PACKAGE)
-    params_file = os.path.join(share, "config", f"{domain}.yaml")
-    use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
-    image_topic = LaunchConfiguration("image_topic").perform(context)
-    common = {"domain": domain, "use_sim_time": use_sim_time}
+    def argument(name):
+        return LaunchConfiguration(name).perform(context)
 
-    def node(executable, overrides=None, condition=None):
+    domain = argument("domain")
+    params_file = argument("params_file") or os.path.join(
+        get_package_share_directory(PACKAGE), "config", f"{domain}.yaml")
+    common = {"domain": domain, "use_sim_time": argument("use_sim_time").lower() == "true",
+              "device": argument("device")}
+    camera = [("image_raw", argument("input_image_topic"))]
+
+    def node(executable, overrides=None, condition=None, remappings=()):
+        parameters = {**common, **(overrides or {})}
+        if executable == "sim_camera_node":
+            parameters.pop("device")  # renders on the CPU; it has no such parameter
         return LifecycleNode(package=PACKAGE, executable=executable, name=executable,
-                             namespace="", output="screen", condition=condition,
-                             parameters=[params_file, {**common, **(overrides or {})}])
+                             namespace=argument("namespace"), output="screen",
+                             condition=condition, remappings=list(remappings),
+                             parameters=[params_file, parameters])
 
     return [
-        node("sim_camera_node", {"image_topic": image_topic},
-             IfCondition(LaunchConfiguration("with_sim_camera"))),
-        node("perception_node", {"image_topic": image_topic}),
+        node("sim_camera_node", condition=IfCondition(LaunchConfiguration("with_sim_camera")),
+             remappings=camera),
+        node("perception_node", {"backend": argument("backend")}, remappings=camera),
         node("counterfactual_node"),
-        node("explainer_node", {"backend": LaunchConfiguration("explainer_backend")
-                                .perform(context),
-                                "llm_model": LaunchConfiguration("llm_model").perform(context)}),
+        node("explainer_node", {"backend": argument("explainer_backend"),
+                                "llm_model": argument("llm_model")}),
     ]
 
 
@@ -49,15 +59,24 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("domain", default_value="lunar",
                               description="built-in domain: lunar or speed"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace of every node and topic, e.g. rover1"),
+        DeclareLaunchArgument("params_file", default_value="",
+                              description="node parameters (empty: config/<domain>.yaml)"),
+        DeclareLaunchArgument("input_image_topic", default_value="image_raw",
                               description="camera topic the perception node scores"),
+        DeclareLaunchArgument("device", default_value="cpu",
+                              description="torch device of the models, e.g. cpu or cuda:0"),
+        DeclareLaunchArgument("backend", default_value="torch",
+                              description="perception runtime: torch or onnx"),
         DeclareLaunchArgument("explainer_backend", default_value="descriptor",
                               description="descriptor or llm"),
         DeclareLaunchArgument("llm_model", default_value="",
                               description="local LLaMA 3.2 Vision directory (llm backend)"),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="use /clock (bag replay, simulators)"),
-        DeclareLaunchArgument("with_sim_camera", default_value="true",
-                              description="start the scripted sim camera"),
+        DeclareLaunchArgument("with_sim_camera", default_value="false",
+                              description="also start the scripted sim camera (publishes on "
+                              "input_image_topic: never next to a real camera)"),
         OpaqueFunction(function=_nodes),
     ])

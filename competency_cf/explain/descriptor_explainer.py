@@ -28,7 +28,7 @@ import torch
 from competency_cf.data.dataset import check_images
 from competency_cf.explain.descriptors import (DESCRIPTORS, busiest_region, describe,
                                                spatial_concentration)
-from competency_cf.explain.explanation import HIGH, LOW, Explanation, sentence
+from competency_cf.explain.explanation import HIGH, LOW, PLACED_CAUSES, Explanation, sentence
 
 FILE_NAME = "descriptor_explainer.json"  # next to the models of a domain
 FORMAT = "competency_cf.descriptor_explainer/4"
@@ -218,10 +218,12 @@ class DescriptorExplainer:
             by_cause = {name: 0.0 for name in cause_names}
             for (name, _), p in zip(LABELS, probabilities[row].tolist()):
                 by_cause[name] += p
+            region = regions[row] if cause in PLACED_CAUSES else ""
             explanations.append(Explanation(
                 cause=cause, direction=direction, confidence=float(probabilities[row, best]),
-                text=sentence(cause, direction, regions[row]), counterfactual=method,
-                backend=self.backend, scores={k: round(v, 4) for k, v in by_cause.items()}))
+                text=sentence(cause, direction, region), counterfactual=method,
+                backend=self.backend, scores={k: round(v, 4) for k, v in by_cause.items()},
+                region=region))
         elapsed = (time.perf_counter() - started) / max(1, len(explanations))
         for explanation in explanations:
             explanation.seconds = elapsed

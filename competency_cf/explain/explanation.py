@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 # Directions a cause can take; spatial, noise and pixelation only ever have "more".
 HIGH, LOW = "high", "low"
 
+# Causes whose sentence names where in the view they are.
+PLACED_CAUSES = ("spatial",)
+
 _SENTENCES = {
     ("brightness", HIGH): "The image is much brighter than the images the classifier was trained "
                           "on.",
@@ -28,7 +31,7 @@ _SENTENCES = {
 
 def sentence(cause: str, direction: str, region: str = "") -> str:
     """One sentence naming the property behind the low competency."""
-    if cause == "spatial" and direction == HIGH:
+    if cause in PLACED_CAUSES and direction == HIGH:
         where = f" in the {region} of the image" if region else ""
         return (f"The image contains an unfamiliar object or structure{where} that does not "
                 "appear in the images the classifier was trained on.")
@@ -45,7 +48,8 @@ class Explanation:
     cause: one of CAUSES; direction: HIGH/LOW (HIGH for spatial, noise and pixelation);
     confidence: in [0, 1]; text: the one-sentence explanation; counterfactual: the method whose
     image was compared ("None" without one); scores: per-cause evidence behind the choice;
-    seconds: time taken per explanation.
+    seconds: time taken per explanation; region: where in the view, for PLACED_CAUSES ("upper
+    left", ...; empty otherwise).
     """
 
     cause: str
@@ -56,6 +60,7 @@ class Explanation:
     backend: str = "descriptor"
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    region: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,59 +1,55 @@
 """explainer_node: one sentence on why a frame had low competency.
 
-Trigger frames are cached by header stamp (bounded, at the network's input size); each
-counterfactual that arrives is paired with its trigger frame by stamp (one that arrives before its
-trigger frame, as two topics may deliver in either order, waits for it), queued one entry per
-trigger (a refined counterfactual replaces the waiting fast one) and explained on the node's
-worker thread, woken by each new pair. The backend is the descriptor explainer by default, or the
-LLM explainer with a model directory (loaded in `on_configure`; the descriptor explainer stands in
-when the LLM cannot run). The backend runs in its own thread: an explanation slower than
-`timeout_s` is abandoned and counted, a failing one is logged and counted (both in /diagnostics),
-and neither stops the node.
+Topics (relative: push a namespace or remap them):
+  in   low_competency/image    trigger frames of every camera (told apart by frame_id)
+  in   counterfactual/detail (competency_cf_msgs/Counterfactual)    image and method
+  out  explanation    the sentence, for people (std_msgs/String)
+  out  explanation/detail (competency_cf_msgs/Explanation)    cause, direction, confidence, ...
+
+Trigger frames are cached by (frame_id, stamp) (bounded, at the network's input size); each
+counterfactual that arrives is paired with its trigger frame (one that arrives before its trigger
+frame, as two topics may deliver in either order, waits for it), queued one entry per trigger (a
+refined counterfactual replaces the waiting fast one), cameras served in turn, and explained on
+the node's worker thread, woken by each new pair. An explanation is final when its counterfactual
+was. The backend is the descriptor explainer by default, or the LLM explainer with a model
+directory (loaded in `on_configure`; the descriptor explainer stands in when the LLM cannot run).
+The backend runs in its own thread: an explanation slower than `timeout_s` is abandoned and
+counted, a failing one is logged and counted (both in /diagnostics), and neither stops the node.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from competency_cf_msgs.msg import Counterfactual, Explanation
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from competency_cf.ros.fair_queue import FairQueue
 from competency_cf.ros.image_codec import ImageDecodeError, to_tensor
 from competency_cf.ros.managed_node import ManagedNode
-from competency_cf.ros.pair_queue import PairQueue
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.perception_node import load_models
+from competency_cf.ros.stamps import frame_key
 from competency_cf.ros.worker import Worker
 
 PARAMS = COMMON + (
-    Param("trigger_topic", "/perception_node/low_competency/image",
-          "low-competency frames from the perception node", read_only=True),
-    Param("counterfactual_topic", "/counterfactual_node/counterfactual/image",
-          "counterfactual images (same header as their trigger frame)", read_only=True),
-    Param("counterfactual_detail_topic", "/counterfactual_node/counterfactual/detail",
-          "counterfactual method and competency (JSON)", read_only=True),
     Param("backend", "descriptor", "explainer backend", choices=("descriptor", "llm"),
           read_only=True),
     Param("llm_model", "", "local Mllama model directory for the llm backend", read_only=True),
     Param("llm_adapter", "", "LoRA adapter directory for the llm backend", read_only=True),
     Param("max_new_tokens", 100, "longest LLM reply (tokens)", 1, 1000, read_only=True),
     Param("cache_size", 32, "trigger frames kept for pairing, and pairs waiting to be "
-          "explained", 1, 1000, read_only=True),
+          "explained per camera", 1, 1000, read_only=True),
     Param("timeout_s", 30.0, "longest an explanation may take; a slower one is abandoned and "
           "counted", 0.1, 3600.0),
 )
-
-
-def stamp_key(header) -> tuple[int, int]:
-    return int(header.stamp.sec), int(header.stamp.nanosec)
 
 
 def _in_daemon_thread(function, *args) -> Future:
@@ -76,9 +72,8 @@ class ExplainerNode(ManagedNode):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
         self.frames: OrderedDict = OrderedDict()
-        self.details: OrderedDict = OrderedDict()
         self.early: OrderedDict = OrderedDict()  # counterfactuals waiting for their trigger frame
-        self.pairs = PairQueue()
+        self.pairs = FairQueue()
         self.explainer = None
         self.explained = self.unpaired = self.errors = self.timeouts = 0
         self._running: Future | None = None
@@ -88,7 +83,7 @@ class ExplainerNode(ManagedNode):
 
         try:
             self.values = read(self, PARAMS)
-            self.pairs = PairQueue(self.values["cache_size"])
+            self.pairs = FairQueue(self.values["cache_size"])
             self.models, self.estimator = load_models(self, self.values)
             self.explainer = build_explainer(
                 self.values["backend"], self.values["domain"], self.models,
@@ -96,8 +91,7 @@ class ExplainerNode(ManagedNode):
                 adapter=self.values["llm_adapter"] or None, device=self.values["device"],
                 max_new_tokens=self.values["max_new_tokens"])
         except (FileNotFoundError, ValueError, RuntimeError) as error:
-            self.get_logger().error(f"configure failed: {error}")
-            return TransitionCallbackReturn.FAILURE
+            return self.configure_failed(error)
         self.size = int(self.estimator.autoencoder.config["image_size"])
         if self.explainer.backend == "descriptor":
             # First calls allocate; pay that here rather than on the first trigger. (An LLM
@@ -105,25 +99,20 @@ class ExplainerNode(ManagedNode):
             image = torch.rand((1, 3, self.size, self.size),
                                generator=torch.Generator().manual_seed(0))
             self.explainer.explain(image, image.flip(-1), "warm-up")
-        self.text_pub = self.lifecycle_publisher(String, "~/explanation", QoSProfile(depth=10))
-        self.detail_pub = self.lifecycle_publisher(String, "~/explanation/detail",
+        self.text_pub = self.lifecycle_publisher(String, "explanation", QoSProfile(depth=10))
+        self.detail_pub = self.lifecycle_publisher(Explanation, "explanation/detail",
                                                    QoSProfile(depth=10))
-        self.diagnostics_pub = self.lifecycle_publisher(DiagnosticArray, "/diagnostics",
-                                                        QoSProfile(depth=10))
         self.get_logger().info(f"configured: {self.explainer.backend} explainer")
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_configure(state)
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         qos = QoSProfile(depth=10)
         self.worker = Worker(self._work, self._failed, name="explainer").start()
         self.inputs = [
             self.worker,
-            self.create_subscription(Image, self.values["trigger_topic"], self._on_trigger, qos),
-            self.create_subscription(String, self.values["counterfactual_detail_topic"],
-                                     self._on_detail, qos),
-            self.create_subscription(Image, self.values["counterfactual_topic"],
+            self.create_subscription(Image, "low_competency/image", self._on_trigger, qos),
+            self.create_subscription(Counterfactual, "counterfactual/detail",
                                      self._on_counterfactual, qos),
-            self.create_timer(1.0, self._publish_diagnostics),
         ]
         return super().on_activate(state)
 
@@ -145,36 +134,29 @@ class ExplainerNode(ManagedNode):
         try:
             image = to_tensor(msg, self.size)
         except ImageDecodeError as error:
+            self.health.fault("bad_frames")
             self.get_logger().warning(f"skipping a trigger frame: {error}")
             return
-        key = stamp_key(msg.header)
+        key = frame_key(msg.header)
         self._remember(self.frames, key, (msg.header, image))
         early = self.early.pop(key, None)
         if early is not None:
             self._pair(key, early)
 
-    def _on_detail(self, msg: String) -> None:
-        try:
-            detail = json.loads(msg.data)
-            key = (int(detail["stamp"]["sec"]), int(detail["stamp"]["nanosec"]))
-        except (ValueError, KeyError, TypeError):
-            self.get_logger().warning("ignoring a malformed counterfactual detail message")
-            return
-        self._remember(self.details, key, detail)
-
-    def _on_counterfactual(self, msg: Image) -> None:
+    def _on_counterfactual(self, msg: Counterfactual) -> None:
         # The node's callbacks share one mutually exclusive group, so the caches need no lock.
-        key = stamp_key(msg.header)
+        key = frame_key(msg.header)
         if key in self.frames:
             self._pair(key, msg)
             return
-        for (sec, nanosec), _ in self._remember(self.early, key, msg):
+        for (frame_id, sec, nanosec), _ in self._remember(self.early, key, msg):
             self.unpaired += 1
-            self.get_logger().warning(f"no trigger frame with stamp {sec}.{nanosec:09d} came "
-                                      "for a counterfactual; skipped")
+            self.health.fault("unpaired")
+            self.get_logger().warning(f"no trigger frame {frame_id!r} with stamp "
+                                      f"{sec}.{nanosec:09d} came for a counterfactual; skipped")
 
-    def _pair(self, key, counterfactual: Image) -> None:
-        self.pairs.put(key, (self.frames[key], counterfactual))
+    def _pair(self, key, counterfactual: Counterfactual) -> None:
+        self.pairs.put(key[0], key, (self.frames[key], counterfactual))
         self.worker.notify()
 
     def _work(self) -> bool:
@@ -184,55 +166,49 @@ class ExplainerNode(ManagedNode):
         waiting = self.pairs.take()
         if waiting is None or self.explainer is None:
             return False
-        (header, original), counterfactual = waiting[1]
+        (header, original), counterfactual = waiting[2]
         try:
-            paired = to_tensor(counterfactual, self.size)
+            paired = to_tensor(counterfactual.image, self.size)
         except ImageDecodeError as error:
+            self.health.fault("bad_frames")
             self.get_logger().warning(f"skipping a pair: {error}")
             return True
-        detail = self.details.get(stamp_key(header), {})
-        method = str(detail.get("method", "counterfactual"))
+        method = counterfactual.method or "counterfactual"
         self._running = _in_daemon_thread(self.explainer.explain, original, paired, method)
         try:
             explanation = self._running.result(timeout=self.get_parameter("timeout_s").value)[0]
         except FutureTimeout:
             self.timeouts += 1
+            self.health.fault("timeouts")
             self.get_logger().error(f"the {self.explainer.backend} explainer took longer than "
                                     f"timeout_s; frame skipped ({self.timeouts} so far)")
             return True
         except Exception as error:  # a backend failure must not take the node down
             self.errors += 1
+            self.health.fault("errors")
             self.get_logger().error(f"the {self.explainer.backend} explainer failed: {error!r} "
                                     f"({self.errors} so far)")
             return True
         self.explained += 1
+        self.health.tick("explained")
         self.text_pub.publish(String(data=explanation.text))
-        self.detail_pub.publish(String(data=json.dumps({
-            "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
-            "frame_id": header.frame_id, "cause": explanation.cause,
-            "direction": explanation.direction, "confidence": round(explanation.confidence, 4),
-            "text": explanation.text, "method": method, "backend": explanation.backend,
-            "competency_before": detail.get("competency_before"),
-            "competency_after": detail.get("competency_after"),
-            "seconds": round(explanation.seconds, 5)})))
+        self.detail_pub.publish(Explanation(
+            header=header, cause=explanation.cause, direction=explanation.direction,
+            confidence=float(explanation.confidence), region=explanation.region,
+            text=explanation.text, method=method, backend=explanation.backend,
+            competency_before=counterfactual.competency_before,
+            competency_after=counterfactual.competency_after, final=counterfactual.final,
+            milliseconds=explanation.seconds * 1000.0))
         return True
 
     def _failed(self, error: Exception) -> None:
         self.errors += 1
+        self.health.fault("errors")
         self.get_logger().error(f"explaining a pair failed: {error!r} ({self.errors} so far)")
 
-    def _publish_diagnostics(self) -> None:
-        level = DiagnosticStatus.OK if not (self.errors or self.timeouts) else \
-            DiagnosticStatus.WARN
+    def diagnostic_values(self) -> dict[str, str]:
         values = {"backend": self.explainer.backend if self.explainer else "none",
-                  "explained": self.explained, "errors": self.errors,
-                  "timeouts": self.timeouts, "unpaired": self.unpaired,
-                  "waiting": len(self.pairs), "dropped_pairs": self.pairs.dropped,
-                  "replaced_pairs": self.pairs.replaced}
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: explainer",
-                                  message="explaining", hardware_id=str(self.models),
-                                  values=[KeyValue(key=k, value=str(v))
-                                          for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(array)
+                  "waiting": len(self.pairs), "replaced_pairs": self.pairs.replaced}
+        values.update({f"dropped_pairs.{camera or 'camera'}": count
+                       for camera, count in self.pairs.dropped.items()})
+        return values

@@ -86,16 +86,15 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
     """`pair_hz` competent/degraded frame pairs per second: slow enough that each trigger is
     served before the next (a newer trigger replaces a waiting one by design). The nodes' idle
     CPU use is measured over `idle_s` before the first frame (0: not measured, NaN)."""
-    import json
-
     import rclpy
+    from competency_cf_msgs.msg import Counterfactual, Explanation
     from rclpy.parameter import Parameter
-    from std_msgs.msg import String
     from sensor_msgs.msg import Image
 
     from competency_cf.ros.executor import make_executor, teardown
     from competency_cf.ros.image_codec import tensor_to_msg
     from competency_cf.ros.paced_camera import PacedCamera
+    from competency_cf.ros.stamps import stamp_key
 
     clean, noisy = competent_and_low_frames(domain, triggers)
     context = rclpy.Context()
@@ -105,27 +104,24 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
         nodes = start_graph(context, domain, [Parameter("cooldown_s", value=0.0),
                                               Parameter("max_rate_hz", value=50.0)])
         camera = rclpy.create_node("bench_camera", context=context)
-        publisher = camera.create_publisher(Image, "/camera/image_raw", 10)
-
-        def key(stamp):
-            return int(stamp["sec"]), int(stamp["nanosec"])
+        publisher = camera.create_publisher(Image, "image_raw", 10)
 
         def now_ns():
             return camera.get_clock().now().nanoseconds
 
         def on_counterfactual(msg):
-            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-            first_counterfactual.setdefault(stamp, now_ns())
+            first_counterfactual.setdefault(stamp_key(msg.header), now_ns())
 
         def on_explanation(msg):
-            first_explanation.setdefault(key(json.loads(msg.data)["stamp"]), now_ns())
+            first_explanation.setdefault(stamp_key(msg.header), now_ns())
 
-        outputs = [camera.create_subscription(Image, "/counterfactual_node/counterfactual/image",
+        outputs = [camera.create_subscription(Counterfactual, "counterfactual/detail",
                                               on_counterfactual, 50),
-                   camera.create_subscription(String, "/explainer_node/explanation/detail",
+                   camera.create_subscription(Explanation, "explanation/detail",
                                               on_explanation, 50)]
         executor = make_executor(nodes + [camera], context)
         perception, counterfactual = nodes[0], nodes[1]
+        trigger = perception.cameras[0].trigger
 
         def matched() -> bool:
             return publisher.get_subscription_count() >= 1 and all(
@@ -143,7 +139,7 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
 
         def on_sent(index, msg):
             if index % 2:
-                sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now_ns()
+                sent[stamp_key(msg.header)] = now_ns()
 
         # Each frame waits until perception has scored the one before: every degraded frame is
         # scored and fires, however busy the host (only the latencies change).
@@ -155,17 +151,16 @@ def bench_graph(domain: str = "lunar", triggers: int = 60, pair_hz: float = 1.0,
             """Every frame sent is scored, every trigger fired answered (or replaced) and every
             answer explained. (Perception's inputs stop right after: a frame still on its way
             would be lost.)"""
-            resolved = counterfactual.completed + counterfactual.jobs.dropped + \
+            resolved = counterfactual.completed + sum(counterfactual.jobs.dropped.values()) + \
                 counterfactual.errors
             return paced.finished and perception.processed >= paced.published and \
-                resolved >= perception.trigger.fired and \
-                len(first_explanation) >= counterfactual.completed
+                resolved >= trigger.fired and len(first_explanation) >= counterfactual.completed
 
         _spin_while(executor, lambda: not settled(), triggers / pair_hz + SETTLE_TIMEOUT_S)
         paced.stop()
         teardown(nodes + [camera], executor, context)  # see ros/executor.py
-        fired, answered, dropped = (perception.trigger.fired, counterfactual.completed,
-                                    counterfactual.jobs.dropped)
+        fired, answered, dropped = (trigger.fired, counterfactual.completed,
+                                    sum(counterfactual.jobs.dropped.values()))
     finally:
         context.try_shutdown()
 

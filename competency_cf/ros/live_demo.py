@@ -151,68 +151,56 @@ class Monitor:
 
     def __init__(self, context=None):
         import rclpy
+        from competency_cf_msgs.msg import Competency, Counterfactual, Explanation, ScenarioEvent
         from rclpy.qos import QoSProfile
         from sensor_msgs.msg import Image
-        from std_msgs.msg import Float32, String
 
         from competency_cf.ros.image_codec import to_rgb, to_rgb8
+        from competency_cf.ros.recorder import message_to_dict
+        from competency_cf.ros.stamps import stamp_key
 
         self.node = rclpy.create_node("demo_monitor", context=context)
         self.timeline = Timeline()
         self.started = time.monotonic()
         self.frames = 0
         self.last_explanation = ""
-        self._pending = {}
         qos = QoSProfile(depth=50)
 
         def now():
             return time.monotonic() - self.started
 
-        def stamp(header):
-            return int(header.stamp.sec), int(header.stamp.nanosec)
-
         def on_competency(msg):
             self.frames += 1
-            self.timeline.competency.append((now(), float(msg.data)))
+            self.timeline.competency.append((now(), float(msg.competency)))
 
         def on_event(msg):
-            event = json.loads(msg.data)
-            if not self.timeline.segments or self.timeline.segments[-1][1] != event["segment"]:
-                self.timeline.segments.append((now(), event["segment"], event["cause"]))
+            if not self.timeline.segments or self.timeline.segments[-1][1] != msg.segment:
+                self.timeline.segments.append((now(), msg.segment, msg.cause))
 
         def on_trigger(msg):
             value = self.timeline.competency[-1][1] if self.timeline.competency else float("nan")
-            self.timeline.triggers[stamp(msg.header)] = {
+            self.timeline.triggers[stamp_key(msg.header)] = {
                 "time": now(), "competency": value,
                 "frame": to_rgb8(to_rgb(msg))}
 
         def on_counterfactual(msg):
-            record = self.timeline.triggers.get(stamp(msg.header))
+            record = self.timeline.triggers.get(stamp_key(msg.header))
             if record is not None:
-                record["counterfactual"] = to_rgb8(to_rgb(msg))
-
-        def on_detail(msg):
-            detail = json.loads(msg.data)
-            record = self.timeline.triggers.get((detail["stamp"]["sec"],
-                                                 detail["stamp"]["nanosec"]))
-            if record is not None:
-                record["detail"] = detail
+                record["counterfactual"] = to_rgb8(to_rgb(msg.image))
+                record["detail"] = message_to_dict(msg)
 
         def on_explanation(msg):
-            detail = json.loads(msg.data)
-            self.last_explanation = detail["text"]
-            record = self.timeline.triggers.get((detail["stamp"]["sec"],
-                                                 detail["stamp"]["nanosec"]))
+            self.last_explanation = msg.text
+            record = self.timeline.triggers.get(stamp_key(msg.header))
             if record is not None:
-                record["explanation"] = detail
+                record["explanation"] = message_to_dict(msg)
 
         subscriptions = [
-            (Float32, "/perception_node/competency", on_competency),
-            (String, "/sim_camera_node/event", on_event),
-            (Image, "/perception_node/low_competency/image", on_trigger),
-            (Image, "/counterfactual_node/counterfactual/image", on_counterfactual),
-            (String, "/counterfactual_node/counterfactual/detail", on_detail),
-            (String, "/explainer_node/explanation/detail", on_explanation),
+            (Competency, "competency", on_competency),
+            (ScenarioEvent, "scenario_event", on_event),
+            (Image, "low_competency/image", on_trigger),
+            (Counterfactual, "counterfactual/detail", on_counterfactual),
+            (Explanation, "explanation/detail", on_explanation),
         ]
         for kind, topic, callback in subscriptions:
             self.node.create_subscription(kind, topic, callback, qos)

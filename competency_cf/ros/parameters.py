@@ -22,8 +22,8 @@ class Param:
 
     def descriptor(self) -> ParameterDescriptor:
         kind = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-                float: ParameterType.PARAMETER_DOUBLE,
-                str: ParameterType.PARAMETER_STRING}[type(self.default)]
+                float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+                list: ParameterType.PARAMETER_STRING_ARRAY}[type(self.default)]
         descriptor = ParameterDescriptor(name=self.name, type=kind, description=self.description,
                                          read_only=self.read_only)
         if self.low is not None and isinstance(self.default, float):

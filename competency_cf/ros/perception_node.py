@@ -1,10 +1,16 @@
-"""perception_node: PaRCE competency for the newest camera frame, and the low-competency trigger.
+"""perception_node: PaRCE competency for the newest frame of each camera, and the trigger.
 
-The image callback only stores the newest frame; a timer at `max_rate_hz` wakes the node's
-scoring thread, which takes that frame, so a slow model drops stale frames instead of queueing
-them. One thread does all full-resolution work, so its large buffers are reused rather than
-spread over the executor's threads (and their allocator arenas). Outputs carry the source
-frame's header.
+Topics (relative: push a namespace or remap them):
+  in   image_raw (or image_raw/compressed)    one per camera, <name>/ prefixed when named
+  out  competency (competency_cf_msgs/Competency), debug_image    per camera
+  out  low_competency/image    every camera's trigger frames, with their own header
+  in   explanation/detail (competency_cf_msgs/Explanation)    drawn on the debug image
+
+Each image callback only stores its camera's newest frame; a timer at `max_rate_hz` wakes the
+node's scoring thread, which takes the newest frame of every camera and scores them as one batch,
+so a slow model drops stale frames (counted per camera) instead of queueing them. One thread does
+all full-resolution work, so its large buffers are reused rather than spread over the executor's
+threads (and their allocator arenas). Every output carries its source frame's header.
 """
 
 from __future__ import annotations
@@ -13,46 +19,44 @@ import time
 from pathlib import Path
 
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from competency_cf_msgs.msg import Competency, Explanation
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Float32, String
 
 from competency_cf.ros.image_codec import (ImageDecodeError, encode, is_compressed, rgb_to_tensor,
                                            to_rgb, to_rgb8)
 from competency_cf.ros.latest import LatestSlot
-from competency_cf.ros.managed_node import ManagedNode
+from competency_cf.ros.managed_node import ManagedNode, topic
 from competency_cf.ros.overlay import debug_overlay
 from competency_cf.ros.parameters import COMMON, Param, declare, read
+from competency_cf.ros.stamps import stamp_seconds
 from competency_cf.ros.trigger import LowCompetencyTrigger
 from competency_cf.ros.worker import Worker
 
 PARAMS = COMMON + (
-    Param("image_topic", "/camera/image_raw", "camera topic (sensor_msgs/Image)",
-          read_only=True),
-    Param("input_transport", "raw", "raw: sensor_msgs/Image on image_topic; compressed: "
-          "sensor_msgs/CompressedImage on image_topic/compressed", choices=("raw", "compressed"),
+    Param("cameras", [""], "camera names: each reads <name>/image_raw and publishes "
+          "<name>/competency and <name>/debug_image; [''] for one camera at the node's "
+          "namespace (image_raw, competency, debug_image)", read_only=True),
+    Param("input_transport", "raw", "raw: sensor_msgs/Image on image_raw; compressed: "
+          "sensor_msgs/CompressedImage on image_raw/compressed", choices=("raw", "compressed"),
           read_only=True),
     Param("backend", "torch", "inference runtime: torch, or onnx (needs "
           "`competency-cf export-onnx`)", choices=("torch", "onnx"), read_only=True),
     Param("providers", "", "ONNX Runtime providers, comma-separated (empty: CUDA when "
           "available, else CPU)", read_only=True),
-    Param("max_rate_hz", 10.0, "most frames scored per second", 0.1, 200.0),
+    Param("max_rate_hz", 10.0, "most scoring rounds per second (each scores every camera's "
+          "newest frame as one batch)", 0.1, 200.0),
     Param("competency_threshold", -1.0, "trigger below this competency; -1: the model's "
           "threshold (parce.json)", -1.0, 1.0),
     Param("hysteresis", 0.02, "competency must rise this far above the threshold to re-arm",
           0.0, 0.5),
-    Param("cooldown_s", 2.0, "least time between two triggers (s)", 0.0, 600.0),
-    Param("publish_debug_image", True, "publish ~/debug_image"),
-    Param("explanation_topic", "/explainer_node/explanation",
-          "explanations drawn on the debug image", read_only=True),
+    Param("cooldown_s", 2.0, "least time between two triggers of one camera (s)", 0.0, 600.0),
+    Param("publish_debug_image", True, "publish debug_image"),
+    Param("stall_s", 3.0, "a camera silent this long turns the diagnostics to WARN (s)",
+          0.1, 3600.0, read_only=True),
 )
-
-
-def stamp_seconds(header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 def load_models(node, values: dict):
@@ -66,50 +70,64 @@ def load_models(node, values: dict):
     return directory, estimator
 
 
+class Camera:
+    """One camera input: its newest frame, its trigger and its publishers."""
+
+    def __init__(self, name: str, trigger: LowCompetencyTrigger):
+        self.name = name
+        self.frames = LatestSlot()
+        self.trigger = trigger
+        self.received = f"frames_{name}" if name else "frames"  # health counter names
+        self.bad = f"bad_frames_{name}" if name else "bad_frames"
+        self.last: dict[str, str] = {}
+        self.competency_pub = self.debug_pub = None
+
+
 class PerceptionNode(ManagedNode):
     def __init__(self, name: str = "perception_node", **kwargs):
         super().__init__(name, **kwargs)
         declare(self, PARAMS)
-        self.frames = LatestSlot()
+        self.cameras: list[Camera] = []
         self.estimator = self.scorer = None
-        self.processed = self.bad_frames = self.errors = 0
+        self.processed = self.errors = 0
         self.latency_ms = 0.0
-        self.last = {}
-        self.explanation = ""
+        self.explanations: dict[str, str] = {}  # frame_id -> newest explanation text
         self._last_warning = 0.0
-        self.trigger = self.rate_timer = None
+        self.rate_timer = None
         self.add_post_set_parameters_callback(self._apply_live_parameters)
 
     # -- lifecycle ------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
             self.values = read(self, PARAMS)
+            names = list(self.values["cameras"])
+            if len(set(names)) != len(names):
+                raise ValueError(f"camera names must differ, got {names}")
             self.models, self.estimator = load_models(self, self.values)
-        except (FileNotFoundError, ValueError, RuntimeError) as error:
-            self.get_logger().error(f"configure failed: {error}")
-            return TransitionCallbackReturn.FAILURE
-        try:
             self.scorer = self._scorer()
-        except (FileNotFoundError, ValueError) as error:
-            self.get_logger().error(f"configure failed: {error}")
-            return TransitionCallbackReturn.FAILURE
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            return self.configure_failed(error)
         self.threshold = self._threshold(self.values["competency_threshold"])
-        self.trigger = LowCompetencyTrigger(self.threshold, self.values["hysteresis"],
-                                            self.values["cooldown_s"])
+        self.cameras = [Camera(name, LowCompetencyTrigger(
+            self.threshold, self.values["hysteresis"], self.values["cooldown_s"]))
+            for name in names]
         self.size = int(self.estimator.autoencoder.config["image_size"])
         self.class_names, self.model_hash = self._model_card()
         with torch.no_grad():  # warm-up: the first call allocates
-            self.scorer.evaluate(torch.zeros((1, 3, self.size, self.size),
+            self.scorer.evaluate(torch.zeros((len(names), 3, self.size, self.size),
                                              device=self.values["device"]))
         reliable = QoSProfile(depth=10)
-        self.competency_pub = self.lifecycle_publisher(Float32, "~/competency", reliable)
-        self.debug_pub = self.lifecycle_publisher(Image, "~/debug_image", reliable)
-        self.trigger_pub = self.lifecycle_publisher(Image, "~/low_competency/image", reliable)
-        self.diagnostics_pub = self.lifecycle_publisher(DiagnosticArray, "/diagnostics",
-                                                        reliable)
+        for camera in self.cameras:
+            camera.competency_pub = self.lifecycle_publisher(
+                Competency, topic(camera.name, "competency"), reliable)
+            camera.debug_pub = self.lifecycle_publisher(
+                Image, topic(camera.name, "debug_image"), reliable)
+        self.trigger_pub = self.lifecycle_publisher(Image, "low_competency/image", reliable)
+        self.health.stall_s = self.values["stall_s"]
         self.get_logger().info(f"configured: models {self.models}, threshold "
-                               f"{self.threshold:.3f}, device {self.values['device']}")
-        return TransitionCallbackReturn.SUCCESS
+                               f"{self.threshold:.3f}, device {self.values['device']}, "
+                               f"{len(self.cameras)} camera(s)")
+        return super().on_configure(state)
 
     def _threshold(self, parameter: float) -> float:
         return self.estimator.threshold if parameter < 0 else parameter
@@ -118,14 +136,13 @@ class PerceptionNode(ManagedNode):
         """The trigger settings and the scoring rate take effect as soon as they are set (from
         rqt or `ros2 param set`), not at the next configure."""
         values = {parameter.name: parameter.value for parameter in parameters}
-        if self.trigger is not None and self.estimator is not None:
+        if self.estimator is not None:
             if "competency_threshold" in values:
-                self.threshold = self.trigger.threshold = self._threshold(
-                    values["competency_threshold"])
-            if "hysteresis" in values:
-                self.trigger.hysteresis = values["hysteresis"]
-            if "cooldown_s" in values:
-                self.trigger.cooldown_s = values["cooldown_s"]
+                self.threshold = self._threshold(values["competency_threshold"])
+            for camera in self.cameras:
+                camera.trigger.threshold = self.threshold
+                camera.trigger.hysteresis = values.get("hysteresis", camera.trigger.hysteresis)
+                camera.trigger.cooldown_s = values.get("cooldown_s", camera.trigger.cooldown_s)
         if "max_rate_hz" in values and self.rate_timer in self.inputs:  # active
             self.rate_timer.timer_period_ns = int(1e9 / values["max_rate_hz"])
 
@@ -160,31 +177,32 @@ class PerceptionNode(ManagedNode):
         self.worker = Worker(self._process, self._failed, name="perception").start()
         self.rate_timer = self.create_timer(1.0 / self.get_parameter("max_rate_hz").value,
                                             self.worker.notify)
-        self.inputs = [
-            self.create_subscription(
-                *self._camera_input(), self.frames.put, qos_profile_sensor_data,
+        kind, suffix = ((CompressedImage, "image_raw/compressed")
+                        if self.values["input_transport"] == "compressed"
+                        else (Image, "image_raw"))
+        self.inputs = [self.worker, self.rate_timer, self.create_subscription(
+            Explanation, "explanation/detail", self._on_explanation, QoSProfile(depth=10))]
+        for camera in self.cameras:
+            name = topic(camera.name, suffix)
+            self.inputs.append(self.create_subscription(
+                kind, name, self._receiver(camera), qos_profile_sensor_data,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-                event_callbacks=_incompatible_qos_warning(self)),
-            self.create_subscription(String, self.values["explanation_topic"],
-                                     self._on_explanation, QoSProfile(depth=10)),
-            self.worker,
-            self.rate_timer,
-            self.create_timer(1.0, self._publish_diagnostics),
-        ]
-        self._started = time.monotonic()
+                event_callbacks=_incompatible_qos_warning(self, name)))
+            self.health.watch(camera.received)
         return super().on_activate(state)
 
-    def _camera_input(self) -> tuple[type, str]:
-        if self.values["input_transport"] == "compressed":
-            return CompressedImage, self.values["image_topic"].rstrip("/") + "/compressed"
-        return Image, self.values["image_topic"]
+    def _receiver(self, camera: Camera):
+        def receive(msg) -> None:
+            camera.frames.put(msg)
+            self.health.tick(camera.received)
+        return receive
 
     def release(self) -> None:
         self.estimator = self.scorer = None
 
     # -- work -------------------------------------------------------------------------------
-    def _on_explanation(self, msg: String) -> None:
-        self.explanation = msg.data
+    def _on_explanation(self, msg: Explanation) -> None:
+        self.explanations[msg.header.frame_id] = msg.text
 
     def _warn_rate_limited(self, text: str) -> None:
         now = time.monotonic()
@@ -194,62 +212,79 @@ class PerceptionNode(ManagedNode):
 
     def _failed(self, error: Exception) -> None:
         self.errors += 1
-        self._warn_rate_limited(f"scoring a frame failed: {error!r} ({self.errors} so far)")
+        self.health.fault("errors")
+        self._warn_rate_limited(f"scoring failed: {error!r} ({self.errors} so far)")
 
     def _process(self) -> bool:
-        """Score the newest frame. Always False: one frame per timer tick."""
-        msg = self.frames.take()
-        if msg is None or self.scorer is None:
+        """Score the newest frame of every camera as one batch. Always False: one round per
+        timer tick."""
+        if self.scorer is None:
             return False
         started = time.perf_counter()
-        try:
-            rgb = to_rgb(msg)
-        except ImageDecodeError as error:
-            self.bad_frames += 1
-            self._warn_rate_limited(f"skipping a frame: {error} ({self.bad_frames} so far)")
+        decoded = []
+        for camera in self.cameras:
+            msg = camera.frames.take()
+            if msg is None:
+                continue
+            try:
+                decoded.append((camera, msg, to_rgb(msg)))
+            except ImageDecodeError as error:
+                self.health.fault(camera.bad)
+                where = f" of camera {camera.name}" if camera.name else ""
+                self._warn_rate_limited(f"skipping a frame{where}: {error}")
+        if not decoded:
             return False
+        device = self.values["device"]
         with torch.no_grad():
-            result = self.scorer.evaluate(rgb_to_tensor(rgb, self.size, self.values["device"]))
-        competency = float(result.competency[0])
-        prediction = int(result.prediction[0])
+            result = self.scorer.evaluate(torch.cat(
+                [rgb_to_tensor(rgb, self.size, device) for _, _, rgb in decoded]))
         self.latency_ms = (time.perf_counter() - started) * 1000.0
-        self.processed += 1
+        self.processed += len(decoded)
+        self.health.tick("scored", len(decoded))
+        for row, (camera, msg, rgb) in enumerate(decoded):
+            self._publish(camera, msg, rgb, result, row)
+        return False
+
+    def _publish(self, camera: Camera, msg, rgb, result, row: int) -> None:
+        competency = float(result.competency[row])
+        prediction = int(result.prediction[row])
         label = (self.class_names[prediction] if prediction < len(self.class_names)
                  else str(prediction))
-        self.last = {"class": label, "competency": f"{competency:.4f}",
-                     "p_max": f"{float(result.p_max[0]):.4f}",
-                     "p_id": f"{float(result.p_in_distribution[0]):.4f}"}
-        self.competency_pub.publish(Float32(data=competency))
+        p_max, p_id = float(result.p_max[row]), float(result.p_in_distribution[row])
+        camera.last = {"class": label, "competency": f"{competency:.4f}",
+                       "p_max": f"{p_max:.4f}", "p_id": f"{p_id:.4f}"}
+        camera.competency_pub.publish(Competency(
+            header=msg.header, competency=competency, p_max=p_max, p_in_distribution=p_id,
+            class_id=prediction, class_name=label, threshold=float(self.threshold),
+            low=competency < self.threshold, estimator=self.estimator.name,
+            model_hash=self.model_hash))
         frame = to_rgb8(rgb)
-        if self.trigger.update(competency, stamp_seconds(msg.header)):
+        if camera.trigger.update(competency, stamp_seconds(msg.header)):
             # The original frame and header; a compressed frame goes out decoded, as rgb8.
             self.trigger_pub.publish(encode(frame, "rgb8", msg.header) if is_compressed(msg)
                                      else msg)
-            self.get_logger().info(f"low competency {competency:.3f} ({label}): triggered")
+            self.get_logger().info(f"low competency {competency:.3f} ({label}"
+                                   f"{', ' + camera.name if camera.name else ''}): triggered")
         if self.get_parameter("publish_debug_image").value:
-            self.debug_pub.publish(encode(debug_overlay(frame, competency, self.threshold, label,
-                                                        self.explanation), "rgb8", msg.header))
-        return False
+            text = self.explanations.get(msg.header.frame_id, "")
+            camera.debug_pub.publish(encode(debug_overlay(frame, competency, self.threshold,
+                                                          label, text), "rgb8", msg.header))
 
-    def _publish_diagnostics(self) -> None:
-        elapsed = max(1e-6, time.monotonic() - self._started)
-        values = {"input_rate_hz": f"{self.frames.received / elapsed:.2f}",
-                  "processed_rate_hz": f"{self.processed / elapsed:.2f}",
-                  "dropped_frames": str(self.frames.dropped), "bad_frames": str(self.bad_frames),
-                  "errors": str(self.errors),
-                  "latency_ms": f"{self.latency_ms:.2f}", "device": self.values["device"],
+    def diagnostic_values(self) -> dict[str, str]:
+        values = {"latency_ms": f"{self.latency_ms:.2f}",
+                  "device": self.values["device"] if self.estimator else "",
                   "backend": getattr(self.scorer, "provider", "torch"),
-                  "model_sha256": self.model_hash,
-                  "triggers": str(self.trigger.fired), **self.last}
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}: PaRCE",
-                                  message="scoring", hardware_id=str(self.models),
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(array)
+                  "estimator": getattr(self.estimator, "name", ""),
+                  "model_sha256": getattr(self, "model_hash", "")}
+        for camera in self.cameras:
+            prefix = f"{camera.name}." if camera.name else ""
+            values[f"{prefix}dropped_frames"] = str(camera.frames.dropped)
+            values[f"{prefix}triggers"] = str(camera.trigger.fired)
+            values.update({prefix + key: value for key, value in camera.last.items()})
+        return values
 
 
-def _incompatible_qos_warning(node):
+def _incompatible_qos_warning(node, name: str):
     try:
         from rclpy.event_handler import SubscriptionEventCallbacks
     except ImportError:  # Humble
@@ -257,7 +292,7 @@ def _incompatible_qos_warning(node):
 
     def warn(event):
         node.get_logger().warning(
-            f"a publisher on {node.values['image_topic']} has incompatible QoS "
-            f"(policy {event.last_policy_kind}); set qos_overrides for the subscription")
+            f"a publisher on {name} has incompatible QoS (policy {event.last_policy_kind}); set "
+            "qos_overrides for the subscription")
 
     return SubscriptionEventCallbacks(incompatible_qos=warn)

@@ -1,7 +1,9 @@
 """All nodes in one process on one MultiThreadedExecutor, and the per-node entry points.
 
-`competency-cf pipeline --domain D` (or the `pipeline` script) runs the sim camera (optional),
-perception, counterfactual and explainer nodes with the parameters of config/<domain>.yaml.
+`competency-cf pipeline --domain D` (or the `pipeline` script) runs the perception,
+counterfactual and explainer nodes (and the sim camera with `--sim-camera`) with the parameters
+of config/<domain>.yaml. Topics are relative: `--namespace /rover1` moves the whole graph, and
+ROS remapping arguments (`--ros-args -r image_raw:=/rover1/front/image_raw`) wire it up.
 Each node also has its own script (`perception_node`, ...) for graphs spread over processes or
 hosts.
 """
@@ -82,15 +84,16 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain", default="lunar", choices=("lunar", "speed"))
     parser.add_argument("--params-file", default=None,
                         help="node parameters (default: the installed config/<domain>.yaml)")
-    parser.add_argument("--no-sim-camera", action="store_true",
-                        help="score a real camera topic instead of the scripted one")
+    parser.add_argument("--sim-camera", action="store_true",
+                        help="also run the scripted sim camera (publishes image_raw)")
+    parser.add_argument("--namespace", default="", help="namespace of every node and topic")
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     args, ros_args = parser.parse_known_args(argv)
     params = args.params_file or str(config_file(f"{args.domain}.yaml"))
     rclpy.init(args=["pipeline", "--ros-args", "--params-file", params,
                      *[a for a in ros_args if a != "--ros-args"]])
-    names = [n for n in NODE_CLASSES if not (args.no_sim_camera and n == "sim_camera_node")]
-    nodes = [create_node(name) for name in names]
+    names = [n for n in NODE_CLASSES if args.sim_camera or n != "sim_camera_node"]
+    nodes = [create_node(name, namespace=args.namespace) for name in names]
     try:
         if not all(start(node) for node in nodes):
             return 1

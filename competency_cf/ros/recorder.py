@@ -1,8 +1,9 @@
 """Field recording: the graph's topics into a rosbag2 directory (MCAP) plus explanations.jsonl.
 
 Subscriptions hand over the serialised CDR bytes (`raw=True`), written as they are, so the bag
-holds exactly what was on the wire; `ros2 bag info/play` and Foxglove open it. Every explanation
-detail is also appended to `explanations.jsonl` and flushed per line. `close()` writes the bag's
+holds exactly what was on the wire; `ros2 bag info/play` and Foxglove open it. The bag carries
+the definitions of the competency_cf_msgs types it holds. Every explanation is also appended to
+`explanations.jsonl` as one JSON object and flushed per line. `close()` writes the bag's
 metadata; `record` installs SIGINT/SIGTERM handlers so a stopped recording is always complete.
 """
 
@@ -15,17 +16,17 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-# topic -> ROS message type; what a field test needs to replay the story
+# topic -> ROS message type; what a field test needs to replay the story (a graph in the root
+# namespace with one unnamed camera)
 TOPICS: dict[str, str] = {
-    "/perception_node/competency": "std_msgs/msg/Float32",
-    "/perception_node/low_competency/image": "sensor_msgs/msg/Image",
-    "/counterfactual_node/counterfactual/image": "sensor_msgs/msg/Image",
-    "/counterfactual_node/counterfactual/detail": "std_msgs/msg/String",
-    "/explainer_node/explanation": "std_msgs/msg/String",
-    "/explainer_node/explanation/detail": "std_msgs/msg/String",
-    "/sim_camera_node/event": "std_msgs/msg/String",
+    "/competency": "competency_cf_msgs/msg/Competency",
+    "/low_competency/image": "sensor_msgs/msg/Image",
+    "/counterfactual/detail": "competency_cf_msgs/msg/Counterfactual",
+    "/explanation": "std_msgs/msg/String",
+    "/explanation/detail": "competency_cf_msgs/msg/Explanation",
+    "/scenario_event": "competency_cf_msgs/msg/ScenarioEvent",
 }
-EXPLANATION_DETAIL = "/explainer_node/explanation/detail"
+EXPLANATION_DETAIL = "/explanation/detail"
 
 
 def _message_class(type_name: str):
@@ -33,6 +34,35 @@ def _message_class(type_name: str):
 
     package, _, name = type_name.split("/")
     return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+def _register_own_types(typestore) -> None:
+    """Add the competency_cf_msgs definitions (from their .msg files) to `typestore`."""
+    from rosbags.typesys import get_types_from_msg
+
+    from competency_cf.resources import MESSAGES, message_definitions
+
+    types = {}
+    for path in message_definitions():
+        types.update(get_types_from_msg(path.read_text(), f"{MESSAGES}/msg/{path.stem}"))
+    typestore.register(types)
+
+
+def message_to_dict(msg) -> dict:
+    """A ROS message as plain JSON-ready values (nested messages as dicts; images left out)."""
+    out = {}
+    for name in msg.get_fields_and_field_types():
+        value = getattr(msg, name)
+        if hasattr(value, "get_fields_and_field_types"):
+            if type(value).__name__ == "Image":
+                continue
+            value = message_to_dict(value)
+        elif isinstance(value, (list, tuple)) or type(value).__module__ == "array":
+            value = list(value)
+        elif isinstance(value, float):
+            value = round(value, 5)
+        out[name] = value
+    return out
 
 
 class Recorder:
@@ -52,6 +82,7 @@ class Recorder:
         self._writer = Writer(self.bag_path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         typestore = get_typestore(Stores.ROS2_KILTED)
+        _register_own_types(typestore)
         self._connections = {topic: self._writer.add_connection(topic, kind, typestore=typestore)
                              for topic, kind in self.topics.items()}
         self._jsonl = open(self.directory / "explanations.jsonl", "a", encoding="utf-8")
@@ -65,10 +96,13 @@ class Recorder:
             self._writer.write(self._connections[topic], time_ns, bytes(data))
             self.counts[topic] += 1
             if topic == EXPLANATION_DETAIL:
-                from rclpy.serialization import deserialize_message
-                from std_msgs.msg import String
+                import json
 
-                self._jsonl.write(deserialize_message(bytes(data), String).data + "\n")
+                from competency_cf_msgs.msg import Explanation
+                from rclpy.serialization import deserialize_message
+
+                record = message_to_dict(deserialize_message(bytes(data), Explanation))
+                self._jsonl.write(json.dumps(record) + "\n")
                 self._jsonl.flush()
 
     def close(self) -> None:

@@ -1,20 +1,22 @@
 """sim_camera_node: rendered frames of a domain following a scenario file, at `rate_hz`.
 
+Topics (relative: push a namespace or remap them):
+  out  image_raw    the frames (sensor data QoS)
+  out  scenario_event (competency_cf_msgs/ScenarioEvent)    the segment each frame comes from
+
 Frames are stamped with the node clock (so `use_sim_time` is honoured). The scenario advances by
 frame, 1 / `rate_hz` per frame published, not by the clock: a late timer or a busy host delays
-frames but never skips part of the script, so every run plays the same frames. The segment being
-played is published on `~/event` (JSON) so a recording holds the ground truth of every injected
-cause.
+frames but never skips part of the script, so every run plays the same frames. Each frame's
+segment goes out with the frame's header, so a recording holds the ground truth of every
+injected cause.
 """
 
 from __future__ import annotations
 
-import json
-
+from competency_cf_msgs.msg import ScenarioEvent
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
 
 from competency_cf.ros.image_codec import tensor_to_msg
 from competency_cf.ros.managed_node import ManagedNode
@@ -25,7 +27,6 @@ PARAMS = (
           read_only=True),
     Param("scenario", "", "scenario YAML (empty: the installed config/scenarios/<domain>.yaml)",
           read_only=True),
-    Param("image_topic", "/camera/image_raw", "where frames are published", read_only=True),
     Param("frame_id", "camera", "header frame_id of the frames", read_only=True),
     Param("rate_hz", 5.0, "frames per second", 0.1, 60.0, read_only=True),
     Param("loop", False, "restart the scenario at its end (else stop publishing)"),
@@ -52,14 +53,13 @@ class SimCameraNode(ManagedNode):
                 f"scenarios/{self.values['domain']}.yaml")
             self.scenario = Scenario.load(path)
         except (FileNotFoundError, ValueError) as error:
-            self.get_logger().error(f"configure failed: {error}")
-            return TransitionCallbackReturn.FAILURE
-        self.image_pub = self.lifecycle_publisher(Image, self.values["image_topic"],
-                                                  qos_profile_sensor_data)
-        self.event_pub = self.lifecycle_publisher(String, "~/event", QoSProfile(depth=10))
+            return self.configure_failed(error)
+        self.image_pub = self.lifecycle_publisher(Image, "image_raw", qos_profile_sensor_data)
+        self.event_pub = self.lifecycle_publisher(ScenarioEvent, "scenario_event",
+                                                  QoSProfile(depth=10))
         self.get_logger().info(f"scenario {path}: {len(self.scenario.segments)} segments, "
                                f"{self.scenario.duration:.0f} s")
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_configure(state)
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self.frame_index, self.finished = 0, False  # each activation plays the script again
@@ -84,8 +84,8 @@ class SimCameraNode(ManagedNode):
         msg.header.stamp = now.to_msg()
         msg.header.frame_id = self.values["frame_id"]
         self.image_pub.publish(msg)
-        self.event_pub.publish(String(data=json.dumps({
-            "stamp": {"sec": msg.header.stamp.sec, "nanosec": msg.header.stamp.nanosec},
-            "frame": self.frame_index, "segment": index, "cause": segment.cause,
-            "factor": round(factor, 4)})))
+        self.event_pub.publish(ScenarioEvent(header=msg.header, frame=self.frame_index,
+                                             segment=index, cause=segment.cause,
+                                             factor=float(factor)))
+        self.health.tick("frames")
         self.frame_index += 1

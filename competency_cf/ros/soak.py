@@ -59,8 +59,9 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
     try:
         nodes = start_graph(context, domain)
         perception, _, explainer = nodes
+        slot = perception.cameras[0].frames
         camera = rclpy.create_node("soak_camera", context=context)
-        publisher = camera.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        publisher = camera.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         executor = make_executor(nodes + [camera], context)
         started = time.monotonic()
         samples = []
@@ -75,11 +76,11 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             elapsed = time.monotonic() - started
             samples.append({"t": round(elapsed, 1), "published": paced.published,
                             "processed": perception.processed,
-                            "dropped": perception.frames.dropped, "rss_mb": round(rss_mb(), 1)})
+                            "dropped": slot.dropped, "rss_mb": round(rss_mb(), 1)})
             if show_progress:
                 print(f"[{elapsed:6.1f} s] camera {paced.published / elapsed:5.1f} Hz  "
                       f"perception {perception.processed / elapsed:5.1f} Hz  dropped "
-                      f"{perception.frames.dropped}  RSS {samples[-1]['rss_mb']:.0f} MB",
+                      f"{slot.dropped}  RSS {samples[-1]['rss_mb']:.0f} MB",
                       flush=True)
 
         camera.create_timer(1.0, sample)
@@ -95,14 +96,15 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
         target_hz = float(perception.get_parameter("max_rate_hz").value)
         # Stops perception's worker (its counters are final below); see ros/executor.py.
         teardown(nodes + [camera], executor, context)
-        slot = perception.frames
         result = SoakResult(
             seconds=elapsed, camera_hz=(paced.published - warm["published"]) / span,
             processed_hz=(perception.processed - warm["processed"]) / span,
-            target_hz=target_hz, dropped=slot.dropped, triggers=perception.trigger.fired,
+            target_hz=target_hz, dropped=slot.dropped,
+            triggers=perception.cameras[0].trigger.fired,
             explained=explainer.explained, rss_start_mb=warm["rss_mb"], rss_end_mb=rss_end,
             samples=samples, received=slot.received, scored=perception.processed,
-            bad=perception.bad_frames + perception.errors, unread=int(slot.waiting()))
+            bad=perception.health.totals["bad_frames"] + perception.errors,
+            unread=int(slot.waiting()))
     finally:
         context.try_shutdown()
     return result

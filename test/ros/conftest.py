@@ -33,9 +33,10 @@ class Graph:
         self.executor = make_executor([], context)
         self.nodes = []
 
-    def node(self, name: str, **parameters):
-        """A package node (`perception_node`, ...) with parameters overridden, not started."""
-        node = create_node(name, context=self.context, parameter_overrides=[
+    def node(self, name: str, namespace: str = "", **parameters):
+        """A package node (`perception_node`, ...) in `namespace`, with parameters overridden,
+        not started."""
+        node = create_node(name, context=self.context, namespace=namespace, parameter_overrides=[
             Parameter(key, value=value) for key, value in parameters.items()])
         return self._add(node)
 
@@ -84,9 +85,10 @@ class Processes:
         self.started.append(process)
         return process
 
-    def perception(self, *parameters: str) -> subprocess.Popen:
-        """The perception node alone; `parameters` as NAME:=VALUE."""
-        return self.python(*self.PERCEPTION, *[arg for p in parameters for arg in ("-p", p)])
+    def perception(self, *parameters: str, remap: tuple[str, ...] = ()) -> subprocess.Popen:
+        """The perception node alone; `parameters` as NAME:=VALUE, `remap` as FROM:=TO."""
+        return self.python(*self.PERCEPTION, *[arg for p in parameters for arg in ("-p", p)],
+                           *[arg for r in remap for arg in ("-r", r)])
 
     @staticmethod
     def interrupt(process, timeout: float = 60.0) -> str:

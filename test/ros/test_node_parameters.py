@@ -29,7 +29,7 @@ def dips():
 
 def _score(node, msg, seconds: float) -> None:
     msg.header.stamp.sec, msg.header.stamp.nanosec = int(seconds), int(seconds % 1 * 1e9)
-    node.frames.put(msg)
+    node.cameras[0].frames.put(msg)
     node._process()
 
 
@@ -40,17 +40,17 @@ def test_trigger_settings_set_at_run_time_act_on_the_next_frame(graph, dips):
     for second in range(4):  # four dips a second apart: the 30 s cooldown lets one fire
         _score(node, competent, second)
         _score(node, low, second + 0.5)
-    assert node.trigger.fired == 1
+    assert node.cameras[0].trigger.fired == 1
     assert node.set_parameters([Parameter("cooldown_s", value=0.0)])[0].successful
     for second in range(4, 8):
         _score(node, competent, second)
         _score(node, low, second + 0.5)
-    assert node.trigger.fired == 5
+    assert node.cameras[0].trigger.fired == 5
     # A threshold below every competency: nothing is low any more.
     assert node.set_parameters([Parameter("competency_threshold", value=0.0)])[0].successful
     _score(node, competent, 8)
     _score(node, low, 8.5)
-    assert node.trigger.fired == 5 and node.threshold == 0.0
+    assert node.cameras[0].trigger.fired == 5 and node.threshold == 0.0
     # -1 goes back to the model's own threshold (parce.json).
     assert node.set_parameters([Parameter("competency_threshold", value=-1.0)])[0].successful
     assert node.threshold == node.estimator.threshold

@@ -4,7 +4,7 @@ import json
 import signal
 
 import pytest
-from std_msgs.msg import Float32, String
+from competency_cf_msgs.msg import Competency, Explanation
 
 from competency_cf.ros.recorder import EXPLANATION_DETAIL, read_bag
 
@@ -17,15 +17,15 @@ def test_sigint_leaves_complete_files(tmp_path, processes, graph):
     line = process.stdout.readline()
     assert "recording" in line, line
     node = graph.plain("publisher")
-    competency = node.create_publisher(Float32, "/perception_node/competency", 10)
-    details = node.create_publisher(String, EXPLANATION_DETAIL, 10)
+    competency = node.create_publisher(Competency, "/competency", 10)
+    details = node.create_publisher(Explanation, EXPLANATION_DETAIL, 10)
     assert graph.spin_until(lambda: competency.get_subscription_count() >= 1
                             and details.get_subscription_count() >= 1)
     sent = [0]
 
     def publish():
-        competency.publish(Float32(data=0.5))
-        details.publish(String(data=json.dumps({"cause": "brightness", "n": sent[0]})))
+        competency.publish(Competency(competency=0.5))
+        details.publish(Explanation(cause="brightness", text=f"explanation {sent[0]}"))
         sent[0] += 1
 
     # explanations.jsonl is flushed per line: five there, and the recorder is taking both.
@@ -37,7 +37,7 @@ def test_sigint_leaves_complete_files(tmp_path, processes, graph):
     assert "recorded" in output
     messages = read_bag(out / "bag")
     topics = {topic for topic, _, _ in messages}
-    assert topics == {"/perception_node/competency", EXPLANATION_DETAIL}
+    assert topics == {"/competency", EXPLANATION_DETAIL}
     lines = jsonl.read_text().splitlines()
     assert len(lines) >= 5 and all(json.loads(line)["cause"] == "brightness" for line in lines)
     assert len([m for t, _, m in messages if t == EXPLANATION_DETAIL]) == len(lines)

@@ -7,14 +7,13 @@ the other nodes are active, so how fast the host is changes when things happen, 
 DDS stays on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, set by the Makefile).
 """
 
-import json
 import threading
 
 import numpy as np
 import pytest
+from competency_cf_msgs.msg import Competency, Counterfactual, Explanation, ScenarioEvent
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, String
 
 from competency_cf.ros.image_codec import encode
 
@@ -40,10 +39,6 @@ def _stamp(header):
     return header.stamp.sec, header.stamp.nanosec
 
 
-def _detail_stamp(detail):
-    return detail["stamp"]["sec"], detail["stamp"]["nanosec"]
-
-
 def test_brightness_segment_is_detected_counterfactualised_and_explained(graph, tmp_path):
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO)
@@ -58,30 +53,35 @@ def test_brightness_segment_is_detected_counterfactualised_and_explained(graph, 
     got = {"triggers": [], "counterfactuals": [], "details": [], "explanations": [],
            "competency": []}
     qos = QoSProfile(depth=50)
-    sink.create_subscription(Image, "/perception_node/low_competency/image",
+    sink.create_subscription(Image, "low_competency/image",
                              lambda m: got["triggers"].append(_stamp(m.header)), qos)
-    sink.create_subscription(Image, "/counterfactual_node/counterfactual/image",
+    sink.create_subscription(Image, "counterfactual/image",
                              lambda m: got["counterfactuals"].append(_stamp(m.header)), qos)
-    sink.create_subscription(String, "/counterfactual_node/counterfactual/detail",
-                             lambda m: got["details"].append(json.loads(m.data)), qos)
-    sink.create_subscription(String, "/explainer_node/explanation/detail",
-                             lambda m: got["explanations"].append(json.loads(m.data)), qos)
-    sink.create_subscription(Float32, "/perception_node/competency",
-                             lambda m: got["competency"].append(m.data), qos)
+    sink.create_subscription(Counterfactual, "counterfactual/detail", got["details"].append, qos)
+    sink.create_subscription(Explanation, "explanation/detail", got["explanations"].append, qos)
+    sink.create_subscription(Competency, "competency", got["competency"].append, qos)
     graph.start(*nodes, camera)
-    # The refined (LGD) explanation is the last output of a trigger.
-    graph.spin_until(lambda: camera.finished and any(
-        e["method"] == "LGD" for e in got["explanations"]))
+    # The final explanation is the last output of a trigger.
+    graph.spin_until(lambda: camera.finished and any(e.final for e in got["explanations"]))
     assert camera.finished, "the scenario did not play to its end"
     assert got["competency"], "the perception node published no competency"
+    scored = got["competency"][0]
+    assert scored.header.frame_id == "camera" and scored.estimator == "parce"
+    assert scored.class_name and 0.0 <= scored.competency <= 1.0
     assert len(got["triggers"]) == 1, got["triggers"]
     trigger = got["triggers"][0]
     assert trigger in got["counterfactuals"]
-    details = [d for d in got["details"] if _detail_stamp(d) == trigger]
-    assert {d["method"] for d in details} >= {"LGD"}
-    assert all(d["competency_after"] > d["competency_before"] for d in details)
-    explanations = [e for e in got["explanations"] if _detail_stamp(e) == trigger]
-    assert explanations and all(e["cause"] == "brightness" for e in explanations), explanations
+    low = [c for c in got["competency"] if _stamp(c.header) == trigger]
+    assert low and low[0].low and low[0].competency < low[0].threshold
+    details = [d for d in got["details"] if _stamp(d.header) == trigger]
+    # The fast image says a refinement follows; LGD's is the final one.
+    assert [(d.method == "LGD", d.final) for d in details] == [(False, False), (True, True)]
+    assert all(d.competency_after > d.competency_before for d in details)
+    assert all(d.header.frame_id == "camera" and d.image.header == d.header for d in details)
+    explanations = [e for e in got["explanations"] if _stamp(e.header) == trigger]
+    assert explanations and all(e.cause == "brightness" for e in explanations), explanations
+    assert explanations[-1].final and explanations[-1].method == "LGD"
+    assert all(e.header.frame_id == "camera" and e.text for e in explanations)
 
 
 @pytest.mark.parametrize("fault", ["raises", "hangs"])
@@ -110,9 +110,8 @@ def test_a_failing_or_hanging_explainer_stops_nothing_else(graph, tmp_path, faul
     def count(name):
         return lambda msg: counts.__setitem__(name, counts[name] + 1)
 
-    sink.create_subscription(Float32, "/perception_node/competency", count("competency"), 50)
-    sink.create_subscription(Image, "/counterfactual_node/counterfactual/image",
-                             count("counterfactuals"), 50)
+    sink.create_subscription(Competency, "competency", count("competency"), 50)
+    sink.create_subscription(Image, "counterfactual/image", count("counterfactuals"), 50)
     graph.start(camera)
 
     def failures():
@@ -144,38 +143,41 @@ def test_sim_camera_plays_every_frame_of_its_script(graph, tmp_path):
     camera = graph.node("sim_camera_node", scenario=str(scenario), rate_hz=20.0)
     events = []
     subscription = graph.plain("sink").create_subscription(
-        String, "/sim_camera_node/event", lambda m: events.append(json.loads(m.data)),
-        QoSProfile(depth=50))
+        ScenarioEvent, "scenario_event", events.append, QoSProfile(depth=50))
     camera.trigger_configure()  # creates the publisher: match it before the first frame
     assert graph.spin_until(lambda: subscription.get_publisher_count() >= 1)
     camera.trigger_activate()
     assert graph.spin_until(lambda: camera.finished and len(events) == 10)
-    assert [(e["frame"], e["cause"]) for e in events] == \
+    assert [(e.frame, e.cause) for e in events] == \
         [(i, "nominal") for i in range(4)] + [(i, "brightness") for i in range(4, 10)]
+    assert all(e.header.frame_id == "camera" for e in events)
 
 
 def test_perception_survives_garbage_frames(graph):
     perception = graph.node("perception_node")
     graph.start(perception)
     source = graph.plain("source")
-    publisher = source.create_publisher(Image, "/camera/image_raw", 10)
+    publisher = source.create_publisher(Image, "image_raw", 10)
     sink = graph.plain("sink")
     scores = []
-    subscription = sink.create_subscription(Float32, "/perception_node/competency",
-                                            lambda m: scores.append(m.data), 10)
+    subscription = sink.create_subscription(Competency, "competency",
+                                            lambda m: scores.append(m.competency), 10)
     good = encode(np.full((64, 64, 3), 90, np.uint8), "rgb8")
     bad = [encode(np.zeros((4, 4, 3), np.uint8), "rgb8"), Image(encoding="yuv422"),
            Image(height=64, width=64, encoding="rgb8", step=192, data=b"\x00" * 10)]
     bad[0].step = 2  # shorter than a row
+
+    def bad_frames():
+        return perception.health.totals["bad_frames"]
     assert graph.spin_until(lambda: publisher.get_subscription_count() >= 1
                             and subscription.get_publisher_count() >= 1)  # discovery
     for sent, frame in enumerate(bad + [good] + bad + [good], start=1):
         publisher.publish(frame)
         # One frame at a time, each taken before the next goes out: none is replaced unread.
-        assert graph.spin_until(lambda: perception.processed + perception.bad_frames == sent)
+        assert graph.spin_until(lambda: perception.processed + bad_frames() == sent)
     assert graph.spin_until(lambda: len(scores) == 2)
     assert all(0.0 <= s <= 1.0 for s in scores)
-    assert perception.bad_frames == 6 and perception.frames.dropped == 0
+    assert bad_frames() == 6 and perception.cameras[0].frames.dropped == 0
 
 
 def test_missing_models_fail_the_configure_transition(graph, tmp_path):
@@ -206,13 +208,18 @@ def test_perception_onnx_backend_scores_like_torch(graph, tmp_path, domain, expe
     graph.start(node)
     assert node.estimator.name == expected
     frame = encode(np.full((120, 160, 3), 100, np.uint8), "rgb8")
-    node.frames.put(frame)
+    node.cameras[0].frames.put(frame)
     node._process()
     assert node.processed == 1
     competency = float(reference.evaluate(to_tensor(frame, 64)).competency[0])
-    assert abs(float(node.last["competency"]) - competency) < 1e-3
+    assert abs(float(node.cameras[0].last["competency"]) - competency) < 1e-3
     assert len(node.model_hash) == 25
     assert node.class_names[0] == {"lunar": "sunny_smooth", "speed": "30"}[domain]
+
+
+def _counterfactual(header, method="Reco", final=True):
+    image = encode(np.full((64, 64, 3), 100, np.uint8), "rgb8", header)
+    return Counterfactual(header=header, method=method, image=image, final=final)
 
 
 def test_a_counterfactual_before_its_trigger_frame_is_still_explained(graph):
@@ -221,8 +228,7 @@ def test_a_counterfactual_before_its_trigger_frame_is_still_explained(graph):
     graph.start(explainer)
     frame = encode(np.full((64, 64, 3), 120, np.uint8), "rgb8")
     frame.header.stamp.sec, frame.header.stamp.nanosec = 12, 345
-    counterfactual = encode(np.full((64, 64, 3), 100, np.uint8), "rgb8", frame.header)
-    explainer._on_counterfactual(counterfactual)
+    explainer._on_counterfactual(_counterfactual(frame.header))
     assert len(explainer.pairs) == 0 and explainer.unpaired == 0
     explainer._on_trigger(frame)
     assert len(explainer.pairs) == 1 and not explainer.early
@@ -233,10 +239,10 @@ def test_a_counterfactual_whose_frame_never_comes_is_counted(graph):
     explainer = graph.node("explainer_node", cache_size=2)
     graph.start(explainer)
     for second in range(3):
-        counterfactual = encode(np.full((64, 64, 3), 100, np.uint8), "rgb8")
-        counterfactual.header.stamp.sec = second
-        explainer._on_counterfactual(counterfactual)
-    assert explainer.unpaired == 1 and list(explainer.early) == [(1, 0), (2, 0)]
+        header = Image().header
+        header.stamp.sec, header.frame_id = second, "left"
+        explainer._on_counterfactual(_counterfactual(header))
+    assert explainer.unpaired == 1 and list(explainer.early) == [("left", 1, 0), ("left", 2, 0)]
 
 
 @pytest.mark.parametrize("name", ["perception_node", "counterfactual_node", "explainer_node",

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from competency_cf_msgs.msg import Competency
 from sensor_msgs.msg import CompressedImage
-from std_msgs.msg import Float32
 
 from competency_cf.ros.image_codec import encode_compressed
 
@@ -11,13 +11,15 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 def test_perception_node_process_scores_compressed_frames(processes, graph):
+    # The camera wired by remapping alone, in a namespace of its own.
     process = processes.perception("input_transport:=compressed",
-                                   "image_topic:=/two_process/image")
+                                   remap=("__ns:=/two_process",
+                                          "image_raw/compressed:=/rig/front/compressed"))
     scores = []
     node = graph.plain("camera")
-    publisher = node.create_publisher(CompressedImage, "/two_process/image/compressed", 10)
-    node.create_subscription(Float32, "/perception_node/competency",
-                             lambda m: scores.append(m.data), 10)
+    publisher = node.create_publisher(CompressedImage, "/rig/front/compressed", 10)
+    node.create_subscription(Competency, "/two_process/competency",
+                             lambda m: scores.append(m.competency), 10)
     frame = encode_compressed(np.full((64, 64, 3), 110, np.uint8), "jpeg")
     try:
         # Frames go out until three are scored, however long the process takes to start.

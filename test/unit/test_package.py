@@ -44,9 +44,6 @@ def test_package_xml_is_valid_format_3_with_ros_dependencies():
 PYTHON_KEYS = {"python3-numpy": "numpy", "python3-scipy": "scipy", "python3-pil": "PIL",
                "python3-yaml": "yaml", "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib",
                "python3-safetensors-pip": "safetensors", "python3-torch": "torch"}
-# Declared before any code imports it: the repository's own interface package, whose messages
-# the nodes are to publish. Drop it from here once competency_cf/ imports it.
-NOT_YET_IMPORTED = {"competency_cf_msgs"}
 
 
 def _exec_depends() -> set[str]:
@@ -64,7 +61,7 @@ def test_package_xml_declares_exactly_the_ros_packages_the_code_imports():
     missing = [where for name, where in sorted(imported.items()) if name not in declared]
     assert not missing, "imported, but not an exec_depend in package.xml:\n" + "\n".join(missing)
     unused = sorted(name for name in declared if is_ros_package(name)
-                    and name not in imported and name not in NOT_YET_IMPORTED)
+                    and name not in imported)
     assert not unused, f"exec_depend in package.xml that nothing imports: {unused}"
 
 
