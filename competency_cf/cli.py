@@ -328,16 +328,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    import shutil
     import tempfile
 
-    from competency_cf.competency.onnx_backend import OnnxCompetency, export_onnx
+    from competency_cf.competency.onnx_backend import ONNX_FILE, OnnxCompetency, export_onnx
     from competency_cf.competency.parce import load_estimator
     from competency_cf.data.synthesize import render_domain
     from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
                                                 bench_perception)
     from competency_cf.evaluation.bench_report import BenchReport, DomainBench
-    from competency_cf.ros.graph_bench import bench_graph_in_child
     from competency_cf.explain.factory import load_descriptor_explainer
+    from competency_cf.ros.camera_bench import bench_cameras
+    from competency_cf.ros.graph_bench import bench_graph_in_child
 
     names = sorted(DOMAINS) if args.domain == "all" else [args.domain]
     # First, while this process is small: the end-to-end run measures its own process's memory.
@@ -359,13 +361,19 @@ def cmd_bench(args) -> int:
         scorer = load_estimator(_models_dir(args, name), "cpu", kind=args.estimator)
         image_size = int(scorer.autoencoder.config["image_size"])
         with tempfile.TemporaryDirectory() as scratch:
-            graph = export_onnx(scorer, Path(scratch) / "graph.onnx", image_size)
+            # A copy of the models with the exported graph beside them, as the node loads it.
+            models = Path(scratch) / "models"
+            shutil.copytree(_models_dir(args, name), models)
+            graph = export_onnx(scorer, models / ONNX_FILE, image_size)
             scorers = {"torch": scorer, "onnx": OnnxCompetency(graph, scorer)}
             if scorer.name != "parce":
                 scorers.update({"torch parce": estimator,
                                 "onnx parce": OnnxCompetency(graph, estimator)})
             perception_rows = bench_perception(scorers, image_size)
-        report.domains[name] = DomainBench(counterfactual_rows, explainer_rows, perception_rows)
+            camera_rows = [row for backend in ("torch", "onnx") for row in bench_cameras(
+                name, backend=backend, models_dir=str(models))]
+        report.domains[name] = DomainBench(counterfactual_rows, explainer_rows, perception_rows,
+                                           camera_rows)
     print(report.save(Path("results")))
     print("written: results/bench.md, results/bench.json")
     return 0

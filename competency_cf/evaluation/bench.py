@@ -156,6 +156,32 @@ def format_perception_bench(rows: list[PerceptionBenchRow], source: str = "640x4
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class CameraBenchRow:
+    cameras: int
+    backend: str
+    rounds: int
+    fps: float          # frames scored per second, all cameras together
+    round_p50_ms: float
+    round_p99_ms: float
+
+
+def format_camera_bench(rows: list[CameraBenchRow], source: str = "640x480 rgb8") -> str:
+    lines = ["", f"### The perception node with several cameras ({source}; one round scores "
+             "every camera's newest frame as one batch)", "",
+             "| cameras | backend | frames/s | round p50 ms | round p99 ms |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.cameras} | {r.backend} | {r.fps:.1f} | {r.round_p50_ms:.2f} | "
+              f"{r.round_p99_ms:.2f} |" for r in rows]
+    for backend in dict.fromkeys(r.backend for r in rows):
+        by_count = {r.cameras: r for r in rows if r.backend == backend}
+        if len(by_count) > 1:
+            low, high = min(by_count), max(by_count)
+            lines += ["", f"{backend}: {high} cameras / {low} camera frames per second: "
+                      f"{by_count[high].fps / by_count[low].fps:.2f}x"]
+    return "\n".join(lines) + "\n"
+
+
 def _ratio(reference: float, default: float) -> str:
     return f"{reference / default:.1f}x" if default > 0 else "-"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from competency_cf.evaluation.bench import (BenchRow, ExplainerBenchRow, PerceptionBenchRow,
-                                            format_bench, format_explainer_bench,
+from competency_cf.evaluation.bench import (BenchRow, CameraBenchRow, ExplainerBenchRow,
+                                            PerceptionBenchRow, format_bench,
+                                            format_camera_bench, format_explainer_bench,
                                             format_perception_bench)
 
 # Targets on a 2-core CPU.
@@ -60,6 +61,7 @@ class DomainBench:
     counterfactuals: list[BenchRow]
     explainer: list[ExplainerBenchRow]
     perception: list[PerceptionBenchRow]
+    cameras: list[CameraBenchRow] = field(default_factory=list)
 
     def fps(self, backend: str) -> float:
         return next((row.fps for row in self.perception if row.backend == backend), float("nan"))
@@ -104,6 +106,8 @@ class BenchReport:
             text += "\n" + format_bench(bench.counterfactuals, name)
             text += format_explainer_bench(bench.explainer)
             text += format_perception_bench(bench.perception)
+            if bench.cameras:
+                text += format_camera_bench(bench.cameras)
         return text
 
     def to_dict(self) -> dict:

@@ -109,16 +109,16 @@ def gallery_figure(timeline: Timeline, path: Path, title: str, limit: int = 8) -
         axes[row, 0].set_title(f"t={record['time']:.1f}s  {record['competency']:.2f}",
                                fontsize=8)
         axes[row, 1].imshow(record["counterfactual"])
-        detail = record.get("detail", {})
-        axes[row, 1].set_title(f"{detail.get('method', '')} {detail.get('competency_after', '')}",
-                               fontsize=8)
+        detail = record.get("detail")
+        axes[row, 1].set_title(f"{detail['method']} {detail['competency_after']:.2f}"
+                               if detail else "", fontsize=8)
         text = record.get("explanation", {}).get("text", "(no explanation)")
         axes[row, 2].text(0.0, 0.5, "\n".join(textwrap.wrap(text, 38)), fontsize=8,
                           va="center")
         for axis in axes[row]:
             axis.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the title
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

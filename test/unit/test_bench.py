@@ -107,3 +107,15 @@ def test_bench_report_checks_every_target_and_writes_one_file(tmp_path):
     assert saved["graph"]["to_explanation_ms"] == [80.0, 300.0]
     assert saved["domains"]["lunar"]["perception"][1]["fps"] == 180.0
     assert [check["met"] for check in saved["checks"]] == [True, True, False, True]
+
+
+def test_camera_bench_format_reports_the_ratio_per_backend():
+    from competency_cf.evaluation.bench import CameraBenchRow, format_camera_bench
+
+    rows = [CameraBenchRow(1, "onnx", 10, 100.0, 10.0, 12.0),
+            CameraBenchRow(4, "onnx", 10, 250.0, 16.0, 20.0),
+            CameraBenchRow(1, "torch", 10, 40.0, 25.0, 30.0)]
+    text = format_camera_bench(rows)
+    assert "| 4 | onnx | 250.0 | 16.00 | 20.00 |" in text
+    assert "onnx: 4 cameras / 1 camera frames per second: 2.50x" in text
+    assert "torch:" not in text  # one camera count only: no ratio
