@@ -46,7 +46,7 @@ def test_camera_bench_scores_every_camera_each_round():
     from competency_cf.ros.camera_bench import bench_cameras
 
     rows = bench_cameras("lunar", counts=(1, 3), rounds=2, source=(48, 64))
-    assert [(row.cameras, row.backend, row.rounds) for row in rows] == [(1, "torch", 2),
-                                                                     (3, "torch", 2)]
+    assert [(row.cameras, row.backend, row.rounds) for row in rows] == [
+        (1, "torch", 2), (3, "torch", 2)]
     assert all(row.fps > 0 and row.round_p50_ms <= row.round_p99_ms for row in rows)
     assert "torch: 3 cameras / 1 camera frames per second" in format_camera_bench(rows)
