@@ -36,18 +36,6 @@ def _message_class(type_name: str):
     return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
-def _register_own_types(typestore) -> None:
-    """Add the competency_cf_msgs definitions (from their .msg files) to `typestore`."""
-    from rosbags.typesys import get_types_from_msg
-
-    from competency_cf.resources import MESSAGES, message_definitions
-
-    types = {}
-    for path in message_definitions():
-        types.update(get_types_from_msg(path.read_text(), f"{MESSAGES}/msg/{path.stem}"))
-    typestore.register(types)
-
-
 def message_to_dict(msg) -> dict:
     """A ROS message as plain JSON-ready values (nested messages as dicts; images left out)."""
     out = {}
@@ -70,7 +58,8 @@ class Recorder:
 
     def __init__(self, directory: str | Path, topics: dict[str, str] = TOPICS):
         from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
+
+        from competency_cf.bag_types import default_typestore
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -81,8 +70,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._writer = Writer(self.bag_path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
-        typestore = get_typestore(Stores.ROS2_KILTED)
-        _register_own_types(typestore)
+        typestore = default_typestore()
         self._connections = {topic: self._writer.add_connection(topic, kind, typestore=typestore)
                              for topic, kind in self.topics.items()}
         self._jsonl = open(self.directory / "explanations.jsonl", "a", encoding="utf-8")
