@@ -487,6 +487,22 @@ def cmd_record(args) -> int:
     return record(args.out, args.duration)
 
 
+def cmd_report(args) -> int:
+    from competency_cf.evaluation.run_report import report_bags
+
+    rows = report_bags(args.bags, args.out, jobs=args.jobs, gallery_size=args.gallery,
+                       progress=not args.quiet)
+    for row in rows:
+        if row.get("error"):
+            print(f"{row['path']}: error: {row['error']}", file=sys.stderr)
+        else:
+            print(f"wrote {row['out']}/report.md and report.html")
+    if len(rows) > 1:
+        root = args.out if args.out is not None else Path("results") / "report"
+        print(f"wrote {root / 'fleet.md'}")
+    return 0 if all(not row.get("error") and not row.get("damage") for row in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="competency-cf", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -688,6 +704,24 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--duration", type=float, default=None,
                      help="stop after this many seconds (default: until Ctrl-C)")
     rec.set_defaults(handler=cmd_record)
+
+    run_report = commands.add_parser(
+        "report", help="run report of recordings (rosbag2 directories or .mcap files): "
+        "competency timeline, low stretches, causes, gallery and a global explanation, as "
+        "Markdown, PNG and one self-contained HTML page; exits 1 when a recording is damaged "
+        "(its report covers the messages before the damage)")
+    run_report.add_argument("bags", type=Path, nargs="+", metavar="BAG",
+                            help="rosbag2 directory or .mcap file (the recorder's, or "
+                            "`ros2 bag record -s mcap` of the same topics)")
+    run_report.add_argument("--out", type=Path, default=None,
+                            help="output directory (default: results/report/<bag name>; with "
+                            "several bags, one folder per bag in it plus fleet.md)")
+    run_report.add_argument("--jobs", type=_positive_int, default=1,
+                            help="bags reported in parallel processes (default: 1)")
+    run_report.add_argument("--gallery", type=_non_negative_int, default=8,
+                            help="lowest-competency triggers shown in the gallery (default: 8)")
+    run_report.add_argument("--quiet", action="store_true", help="no progress bar")
+    run_report.set_defaults(handler=cmd_report)
 
     demo = commands.add_parser("demo", help="live run of the whole ROS 2 graph on a scripted "
                                "drive, with recording and report (what `make demo` runs)")

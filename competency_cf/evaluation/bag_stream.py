@@ -70,8 +70,8 @@ def storage_files(path: str | Path) -> list[Path]:
         files = [f for f in files if f.is_file()]
         if files:
             return files
-    files = sorted(path.glob("*.mcap"), key=_split_index) + sorted(path.glob("*.db3"),
-                                                                    key=_split_index)
+    files = sorted(path.glob("*.mcap"), key=_split_index)
+    files += sorted(path.glob("*.db3"), key=_split_index)
     if not files:
         raise BagError(f"{path} holds no .mcap or .db3 file (not a rosbag2 recording)")
     return files
@@ -109,6 +109,13 @@ class BagStream:
         """Messages of the selected topics by the recording's own count (None if unknown)."""
         from rosbags.rosbag2 import Reader, ReaderError
 
+        if self.path.is_dir() and (self.path / "metadata.yaml").is_file():
+            try:
+                with Reader(self.path) as reader:
+                    return sum(c.msgcount for c in reader.connections
+                               if self.select(c.topic, c.msgtype))
+            except (ReaderError, OSError, ValueError, KeyError):
+                pass
         total = 0
         for path in self.files:
             try:
@@ -120,6 +127,19 @@ class BagStream:
         return total
 
     def __iter__(self) -> Iterator[tuple[str, int, object]]:
+        from rosbags.rosbag2 import Reader, ReaderError
+
+        if self.path.is_dir() and (self.path / "metadata.yaml").is_file():
+            # rosbags reads a whole rosbag2 directory (split files, file or message
+            # compression) when it is intact; file by file otherwise
+            reader = Reader(self.path)
+            try:
+                reader.open()
+            except (ReaderError, OSError, ValueError, IndexError, KeyError, struct.error):
+                pass
+            else:
+                yield from self._read(reader, self.path.name)
+                return
         for path in self.files:
             yield from self._file(path)
             if self.damage:
@@ -139,6 +159,12 @@ class BagStream:
                 return
             yield from self._salvage(path, f"{error}".rstrip("."))
             return
+        yield from self._read(reader, path.name)
+
+    def _read(self, reader, name: str):
+        """Every selected message of an open rosbags reader, which it then closes."""
+        from rosbags.rosbag2 import ReaderError
+
         try:
             decoders = {}
             for connection in reader.connections:
@@ -151,8 +177,7 @@ class BagStream:
                     yield from self._decoded(connection.topic, time_ns,
                                              decoders[connection.id], data)
             except (ReaderError, OSError, ValueError, IndexError, struct.error) as error:
-                self.damage = (f"{path.name}: reading stopped after {self.read} messages "
-                               f"({error})")
+                self.damage = f"{name}: reading stopped after {self.read} messages ({error})"
         finally:
             reader.close()
 

@@ -26,7 +26,7 @@ from competency_cf.evaluation.run_summary import UNEXPLAINED, RunSummary
 DEFAULT_ROOT = Path("results") / "report"
 FIGURES = ("timeline.png", "causes.png", "gallery.png")
 COLOURS = {"brightness": "#d4a017", "contrast": "#9b51e0", "saturation": "#eb5757",
-           "noise": "#4f4f4f", "pixelation": "#2d9cdb", "spatial": "#27ae60",
+           "noise": "#8d6e63", "pixelation": "#2d9cdb", "spatial": "#27ae60",
            UNEXPLAINED: "#bdbdbd"}
 EXTRA_COLOURS = ("#f2994a", "#56ccf2", "#bb6bd9", "#6fcf97", "#eb5757", "#219653")
 
@@ -153,8 +153,8 @@ def blocks(summary: RunSummary, stream: BagStream, name: str, figures: set[str])
     out.append(("h2", "Global explanation"))
     out.extend(("p", sentence) for sentence in global_explanation(summary))
     low, observed = summary.low_s, summary.observed_s
-    causes = sorted(set(summary.explanations) | {c for c, s in summary.low_by_cause.items()
-                                                  if s > 0},
+    timed = {c for c, seconds in summary.low_by_cause.items() if seconds > 0}
+    causes = sorted(set(summary.explanations) | timed,
                     key=lambda c: (-summary.low_by_cause.get(c, 0.0),
                                    -summary.explanations.get(c, 0), c))
     if causes:
@@ -204,8 +204,9 @@ def blocks(summary: RunSummary, stream: BagStream, name: str, figures: set[str])
     out.append(("h2", "Gallery"))
     entries = summary.gallery_entries()
     if entries:
-        out.append(("p", f"The {len(entries)} lowest-competency triggers: trigger frame, "
-                         "counterfactual (the final one when refined) and explanation."))
+        out.append(("p", f"The lowest-competency triggers ({len(entries)} of "
+                         f"{summary.triggers}), lowest first: trigger frame, counterfactual (the "
+                         "final one when refined) and explanation."))
         if "gallery.png" in figures:
             out.append(("img", "gallery.png", "low-competency moments"))
         out.append(("table", ["camera", "time (s)", "competency", "counterfactual", "cause",
@@ -322,9 +323,9 @@ def timeline_figure(summary: RunSummary, path: Path, title: str) -> bool:
                 axis.axvspan(seg["start"] - origin, max(seg["end"] - origin,
                                                         seg["start"] - origin + 0.05),
                              color=colour(seg["cause"]), alpha=0.15, linewidth=0)
-                axis.text((seg["start"] + seg["end"]) / 2 - origin, 1.06,
-                          f"{seg['cause']} (scripted)", ha="center", fontsize=7,
-                          color="#555555")
+                axis.text((seg["start"] + seg["end"]) / 2 - origin, 0.02,
+                          f"{seg['cause']} (scripted)", ha="center", va="bottom", fontsize=7,
+                          color="#555555", style="italic")
         if camera.samples:
             series = camera.series.arrays()
             times = series["time"] + camera.series.width / 2 - origin
@@ -337,12 +338,15 @@ def timeline_figure(summary: RunSummary, path: Path, title: str) -> bool:
         markers = markers_by_camera.get(camera.name, [])
         label = len(markers) <= 30
         for t, cause in markers:
-            shown_causes.add(cause or UNEXPLAINED)
-            axis.axvline(t, color=colour(cause or UNEXPLAINED), linewidth=1.2, alpha=0.9)
+            cause = cause or UNEXPLAINED
+            shown_causes.add(cause)
+            axis.axvline(t, ymax=1.0 / 1.3, color=colour(cause), linewidth=1.0, alpha=0.6)
+            axis.plot([t], [1.04], marker="v", color=colour(cause), markersize=6)
             if label:
-                axis.text(t, 0.03, f" {cause or 'trigger'}", rotation=90, fontsize=7,
-                          va="bottom", ha="right", color=colour(cause or UNEXPLAINED))
-        axis.set_ylim(0, 1.12)
+                axis.text(t, 1.08, cause, rotation=40, fontsize=7, va="bottom", ha="left",
+                          color=colour(cause), rotation_mode="anchor")
+        axis.set_ylim(0, 1.3)
+        axis.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         axis.set_xlim(0, max(end, 1e-3))
         axis.set_ylabel("competency")
         thresholds = ", ".join(f"{t:g}" for t in sorted(camera.thresholds)) or "-"
@@ -354,8 +358,8 @@ def timeline_figure(summary: RunSummary, path: Path, title: str) -> bool:
                Line2D([], [], color="#c0392b", linestyle="--", label="threshold")]
     handles += [Line2D([], [], color=colour(c), linewidth=1.5, label=f"trigger: {c}")
                 for c in sorted(shown_causes)]
-    axes[0, 0].legend(handles=handles, fontsize=7, loc="lower left", ncol=min(4, len(handles)),
-                      framealpha=0.85)
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      borderaxespad=0.0)
     axes[-1, 0].set_xlabel(f"time since the start of the recording (s; buckets of "
                            f"{cameras[0].series.width:g} s)")
     fig.suptitle(title)
@@ -409,6 +413,7 @@ def gallery_figure(summary: RunSummary, path: Path, title: str) -> bool:
                                  f"competency {competency}"),
                 (1, entry.counterfactual,
                  f"{entry.method} {entry.competency_after:.2f}"
+                 + ("" if entry.final_counterfactual else " (fast; no final one recorded)")
                  if entry.competency_after is not None else "no counterfactual")):
             axis = axes[row, column]
             if image is not None:
@@ -456,8 +461,8 @@ def report_bag(path: str | Path, out: str | Path | None = None, progress: bool =
     (out / "report.md").write_text(to_markdown(report), encoding="utf-8")
     (out / "report.html").write_text(to_html(report, out), encoding="utf-8")
     if stream.damage:
-        print(f"warning: {path}: {stream.damage}; the report covers the messages before the "
-              "damage", file=sys.stderr)
+        print(f"warning: damaged recording {path}: {stream.damage}; the report covers the "
+              "messages before the damage", file=sys.stderr)
     dominant = summary.dominant_causes()
     return {"bag": name, "path": str(path), "out": str(out),
             "duration_s": (summary.end - summary.start) if summary.start is not None else 0.0,
@@ -538,7 +543,11 @@ def report_bags(paths: list[str | Path], out: str | Path | None = None, jobs: in
                 print(f"{path}: {rows[-1].get('error') or rows[-1]['out']}", file=sys.stderr)
     else:
         rows = [None] * len(paths)
-        with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
+        import multiprocessing
+
+        # spawn: a fork of a process whose DDS or plotting threads run can hang
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
             futures = {pool.submit(_report_one, (path, target, options)): index
                        for index, (path, target) in enumerate(zip(paths, targets))}
             for future in tqdm(as_completed(futures), total=len(futures), unit="bag",
