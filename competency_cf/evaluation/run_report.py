@@ -102,7 +102,8 @@ def global_explanation(summary: RunSummary) -> list[str]:
         sentences.append(
             f"Dominant cause{'s' if len(dominant) > 1 else ''}: "
             f"{', '.join(f'**{c}**' for c in dominant)} "
-            f"({_pct(share, low)} of the time below threshold, "
+            + (f"(within 10 % of each other; {top}: " if len(dominant) > 1 else "(")
+            + f"{_pct(share, low)} of the time below threshold, "
             f"{_pct(share, observed)} of the drive"
             + (f", {summary.explanations[top]} of {summary.explained} explanations)."
                if summary.explained else ")."))
