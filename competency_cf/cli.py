@@ -472,11 +472,13 @@ def cmd_soak(args) -> int:
     from competency_cf.ros.soak import soak
 
     width, height = (int(v) for v in args.size.lower().split("x"))
-    result = soak(args.domain, args.duration, args.rate, width, height)
+    result = soak(args.domain, args.duration, args.rate, width, height,
+                  camera_process=args.camera_process, max_rate_hz=args.max_rate)
     out = Path("results")
     out.mkdir(exist_ok=True)
-    (out / "soak.md").write_text(result.to_markdown())
-    (out / "soak.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    name = "soak_camera_process" if args.camera_process else "soak"
+    (out / f"{name}.md").write_text(result.to_markdown())
+    (out / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     print(result.to_markdown())
     return 0 if all(result.verdict().values()) else 1
 
@@ -696,6 +698,11 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--duration", type=float, default=300.0, help="seconds (default: 300)")
     soak.add_argument("--rate", type=float, default=60.0, help="camera Hz (default: 60)")
     soak.add_argument("--size", default="1280x720", help="frame WIDTHxHEIGHT (default: 1280x720)")
+    soak.add_argument("--camera-process", action="store_true",
+                      help="run the camera in a process of its own (as on a robot) instead of a "
+                      "thread of the graph's process")
+    soak.add_argument("--max-rate", type=float, default=None,
+                      help="the perception node's max_rate_hz (default: the node's, 10)")
     soak.set_defaults(handler=cmd_soak)
 
     rec = commands.add_parser("record", help="record the graph's topics to a rosbag2 (MCAP) "

@@ -222,6 +222,7 @@ def run_live_demo(domain: str = "lunar", out: str | Path = "demo_out",
 
     from competency_cf.data.scenario import Scenario
     from competency_cf.resources import config_file
+    from competency_cf.ros.dds_profile import use_large_frame_profile
     from competency_cf.ros.executor import teardown
     from competency_cf.ros.pipeline import NODE_CLASSES, create_node, spin_nodes, start
     from competency_cf.ros.recorder import Recorder
@@ -231,6 +232,7 @@ def run_live_demo(domain: str = "lunar", out: str | Path = "demo_out",
         shutil.rmtree(out / "recording")
     out.mkdir(parents=True, exist_ok=True)
     duration = Scenario.load(config_file(f"scenarios/{domain}.yaml")).duration
+    use_large_frame_profile()
     rclpy.init(args=["demo", "--ros-args", "--params-file", str(config_file(f"{domain}.yaml"))])
     recorder = Recorder(out / "recording")
     monitor = Monitor()

@@ -12,8 +12,13 @@ MIN_SIDE = 256  # small frames are enlarged so the text stays readable in RViz
 
 
 def debug_overlay(frame: np.ndarray, competency: float, threshold: float, label: str,
-                  explanation: str = "") -> np.ndarray:
-    """(H, W, 3) uint8 RGB frame -> annotated (H', W', 3) uint8 RGB image."""
+                  explanation: str = "", max_width: int = 0) -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame -> annotated (H', W', 3) uint8 RGB image. A frame wider than
+    `max_width` (0: no limit) is first thinned by an integer step: drawing and publishing a
+    full 1280x720 debug image cost 11 ms per scored frame, a view for people does not need it."""
+    if max_width and frame.shape[1] > max_width:
+        step = -(-frame.shape[1] // max_width)
+        frame = np.ascontiguousarray(frame[::step, ::step])
     image = Image.fromarray(frame)
     scale = max(1, int(np.ceil(MIN_SIDE / min(image.size))))
     if scale > 1:

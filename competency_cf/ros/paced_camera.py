@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Callable
 
+from competency_cf.ros.thread_cpu import name_this_thread
+
 
 class PacedCamera:
     """Calls `frame(index)` for each frame, stamps it with `node`'s clock, publishes it on
@@ -46,6 +48,7 @@ class PacedCamera:
         return self.count is not None and self.published >= self.count
 
     def _run(self) -> None:
+        name_this_thread("paced_camera")
         next_frame = time.monotonic()
         while not self._stop.is_set() and not self.finished:
             self._wait_until_ready()

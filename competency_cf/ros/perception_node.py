@@ -54,6 +54,8 @@ PARAMS = COMMON + (
           0.0, 0.5),
     Param("cooldown_s", 2.0, "least time between two triggers of one camera (s)", 0.0, 600.0),
     Param("publish_debug_image", True, "publish debug_image"),
+    Param("debug_image_max_width", 640, "debug_image is thinned to at most this width (pixels; "
+          "0: the frame's own)", 0, 8192),
     Param("stall_s", 3.0, "a camera silent this long turns the diagnostics to WARN (s)",
           0.1, 3600.0, read_only=True),
 )
@@ -267,8 +269,9 @@ class PerceptionNode(ManagedNode):
                                    f"{', ' + camera.name if camera.name else ''}): triggered")
         if self.get_parameter("publish_debug_image").value:
             text = self.explanations.get(msg.header.frame_id, "")
-            camera.debug_pub.publish(encode(debug_overlay(frame, competency, self.threshold,
-                                                          label, text), "rgb8", msg.header))
+            image = debug_overlay(frame, competency, self.threshold, label, text,
+                                  self.get_parameter("debug_image_max_width").value)
+            camera.debug_pub.publish(encode(image, "rgb8", msg.header))
 
     def diagnostic_values(self) -> dict[str, str]:
         values = {"latency_ms": f"{self.latency_ms:.2f}",

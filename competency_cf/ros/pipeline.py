@@ -78,6 +78,7 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     import rclpy
 
     from competency_cf.resources import config_file
+    from competency_cf.ros.dds_profile import use_large_frame_profile
     from competency_cf.ros.executor import teardown
 
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
@@ -90,6 +91,7 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     args, ros_args = parser.parse_known_args(argv)
     params = args.params_file or str(config_file(f"{args.domain}.yaml"))
+    use_large_frame_profile()
     rclpy.init(args=["pipeline", "--ros-args", "--params-file", params,
                      *[a for a in ros_args if a != "--ros-args"]])
     names = [n for n in NODE_CLASSES if args.sim_camera or n != "sim_camera_node"]
@@ -106,8 +108,10 @@ def run_pipeline(argv: list[str] | None = None) -> int:
 def _single(name: str) -> int:
     import rclpy
 
+    from competency_cf.ros.dds_profile import use_large_frame_profile
     from competency_cf.ros.executor import teardown
 
+    use_large_frame_profile()
     rclpy.init(args=sys.argv)
     node = create_node(name)
     try:

@@ -137,9 +137,11 @@ def record(directory: str | Path, duration_s: float | None = None) -> int:
     """Record until SIGINT/SIGTERM (or `duration_s`); the files are complete either way."""
     import rclpy
 
+    from competency_cf.ros.dds_profile import use_large_frame_profile
     from competency_cf.ros.executor import teardown
     from competency_cf.ros.pipeline import spin_nodes
 
+    use_large_frame_profile()
     rclpy.init()
     recorder = Recorder(directory)
     node = recorder.node()

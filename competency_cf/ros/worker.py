@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from competency_cf.ros.thread_cpu import name_this_thread
+
 
 class Worker:
     """`step()` takes one item and returns True, or returns False when nothing is waiting.
@@ -43,6 +45,7 @@ class Worker:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        name_this_thread(self._thread.name)
         while not self._stop.is_set():
             self._wake.wait(self.idle_s)
             self._wake.clear()  # before stepping: input arriving during a step wakes us again

@@ -50,3 +50,14 @@ def test_camera_bench_scores_every_camera_each_round():
         (1, "torch", 2), (3, "torch", 2)]
     assert all(row.fps > 0 and row.round_p50_ms <= row.round_p99_ms for row in rows)
     assert "torch: 3 cameras / 1 camera frames per second" in format_camera_bench(rows)
+
+
+def test_short_soak_with_the_camera_in_its_own_process():
+    from competency_cf.ros.soak import soak
+
+    result = soak("lunar", seconds=3.0, rate_hz=20.0, width=320, height=240,
+                  show_progress=False, camera_process=True)
+    assert result.deployment == "camera in its own process"
+    assert result.received >= 1 and result.accounted, result.to_markdown()
+    assert result.camera_hz > 0 and "camera process" in result.cpu
+    assert "perception" in result.cpu  # the package's threads are named for the CPU table

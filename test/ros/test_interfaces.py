@@ -102,6 +102,24 @@ def test_four_cameras_one_batch_per_round_outputs_per_camera(graph, frames):
     assert batches == [4, 3]
 
 
+def test_the_newest_frame_wins_and_the_stale_ones_are_counted(graph, frames):
+    """A scorer slower than the camera: of the frames that arrived since the last round, the
+    newest is scored and every older one is counted as dropped."""
+    clean, _ = frames
+    node = graph.node("perception_node")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    camera = node.cameras[0]
+    scored = []
+    camera.competency_pub.publish = scored.append  # inactive publisher: read what goes out
+    for second in range(5):
+        camera.frames.put(_msg(clean, "mast", second))
+    node._process()
+    assert node.processed == 1 and camera.frames.dropped == 4
+    assert [m.header.stamp.sec for m in scored] == [4]
+    node._process()  # nothing new: nothing scored twice
+    assert node.processed == 1 and len(scored) == 1
+
+
 def test_stereo_pair_sharing_stamps_is_answered_and_explained_per_camera(graph, frames):
     """Four cameras, left and right a stereo pair with one stamp: every camera's trigger gets
     its own counterfactual and explanation, matched by (frame_id, stamp)."""
@@ -248,7 +266,7 @@ def test_every_writable_parameter_is_read_live():
     from competency_cf.ros.pipeline import NODE_CLASSES
 
     live = {"perception_node": {"max_rate_hz", "competency_threshold", "hysteresis",
-                                "cooldown_s", "publish_debug_image"},
+                                "cooldown_s", "publish_debug_image", "debug_image_max_width"},
             "counterfactual_node": {"refine", "lgd_budget_ms"},
             "explainer_node": {"timeout_s"}, "sim_camera_node": {"loop"}}
     for name, (module, _) in NODE_CLASSES.items():
