@@ -473,10 +473,12 @@ def cmd_soak(args) -> int:
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     result = soak(args.domain, args.duration, args.rate, width, height,
-                  camera_process=args.camera_process, max_rate_hz=args.max_rate)
+                  camera_process=args.camera_process, max_rate_hz=args.max_rate,
+                  executor_kind=args.executor)
     out = Path("results")
     out.mkdir(exist_ok=True)
     name = "soak_camera_process" if args.camera_process else "soak"
+    name += "" if args.executor == "events" else f"_{args.executor}"
     (out / f"{name}.md").write_text(result.to_markdown())
     (out / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     print(result.to_markdown())
@@ -701,6 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--camera-process", action="store_true",
                       help="run the camera in a process of its own (as on a robot) instead of a "
                       "thread of the graph's process")
+    soak.add_argument("--executor", default="events", choices=("events", "multi"),
+                      help="rclpy executor of the graph: the events executor (default) or the "
+                      "multi-threaded one, to compare")
     soak.add_argument("--max-rate", type=float, default=None,
                       help="the perception node's max_rate_hz (default: the node's, 10)")
     soak.set_defaults(handler=cmd_soak)

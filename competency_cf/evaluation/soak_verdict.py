@@ -38,6 +38,7 @@ class SoakResult:
     bad: int = 0     # undecodable, or scoring failed
     unread: int = 0  # the newest frame, still waiting when the run ended
     deployment: str = "one process"
+    executor: str = "events"  # rclpy executor of the graph: events, or multi (multi-threaded)
     received_hz: float = 0.0  # frames perception received per second (after warm-up)
     cpu: dict[str, float] = field(default_factory=dict)  # cores used per thread group/process
 
@@ -59,7 +60,7 @@ class SoakResult:
                 "RSS growth after warm-up <= 5 %": self.rss_growth <= 0.05}
 
     def to_markdown(self) -> str:
-        lines = [f"# Soak: {self.seconds:.0f} s, {self.deployment}", "",
+        lines = [f"# Soak: {self.seconds:.0f} s, {self.deployment}, {self.executor} executor", "",
                  f"- camera {self.camera_hz:.1f} Hz ({self.received_hz:.1f} Hz received); "
                  f"perception {self.processed_hz:.1f} Hz (max_rate_hz {self.target_hz:.0f}, "
                  f"{self.processed_hz / self.target_hz:.1%}; must hold "

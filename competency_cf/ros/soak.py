@@ -103,7 +103,8 @@ def _cpu_shares(before: dict, after: dict, seconds: float) -> dict[str, float]:
 
 def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
          width: int = 1280, height: int = 720, show_progress: bool = True,
-         camera_process: bool = False, max_rate_hz: float | None = None) -> SoakResult:
+         camera_process: bool = False, max_rate_hz: float | None = None,
+         executor_kind: str = "events") -> SoakResult:
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -125,7 +126,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
                             [Parameter("max_rate_hz", value=float(max_rate_hz))])
         perception, _, explainer = nodes
         slot = perception.cameras[0].frames
-        executor = make_executor(nodes, context)
+        executor = make_executor(nodes, context, kind=executor_kind)
         if camera_process:
             child = _CameraProcess(domain, rate_hz, width, height)
             # Spin while the child renders and discovers the graph, so discovery completes.
@@ -165,6 +166,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             paced.start()
         while time.monotonic() - started < seconds:
             executor.spin_once(timeout_sec=0.1)
+        cpu_end = thread_cpu_seconds()  # while every thread still runs (an ended one is gone)
         perception.destroy_timer(ticker)
         if paced is not None:
             paced.stop()
@@ -174,7 +176,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
                     {"t": 0.0, "published": 0, "received": 0, "processed": 0,
                      "rss_mb": rss_mb()})
         warm_t, warm_cpu = cpu_marks.get("warm", (0.0, {}))
-        cpu = _cpu_shares(warm_cpu, thread_cpu_seconds(), elapsed - warm_t)
+        cpu = _cpu_shares(warm_cpu, cpu_end, elapsed - warm_t)
         span = max(1e-6, elapsed - warm["t"])
         rss_end = rss_mb()
         target_hz = float(perception.get_parameter("max_rate_hz").value)
@@ -196,6 +198,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             bad=perception.health.totals["bad_frames"] + perception.errors,
             unread=int(slot.waiting()),
             deployment="camera in its own process" if camera_process else "one process",
+            executor=executor_kind,
             received_hz=(slot.received - warm["received"]) / span, cpu=cpu)
     finally:
         if child is not None and child.process.poll() is None:
