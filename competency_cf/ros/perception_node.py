@@ -15,6 +15,7 @@ threads (and their allocator arenas). Every output carries its source frame's he
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,9 @@ PARAMS = COMMON + (
           0.1, 3600.0, read_only=True),
 )
 
+# Timer ticks that may wait while a round runs long: one round is made up, a stall is not.
+MAX_PENDING_TICKS = 2
+
 
 def load_models(node, values: dict):
     """The estimator from `models_dir` (or the installed domain); raises with the path named."""
@@ -96,6 +100,7 @@ class PerceptionNode(ManagedNode):
         self.explanations: dict[str, str] = {}  # frame_id -> newest explanation text
         self._last_warning = 0.0
         self.rate_timer = None
+        self._ticks, self._tick_lock = 0, threading.Lock()
         self.add_post_set_parameters_callback(self._apply_live_parameters)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -176,9 +181,10 @@ class PerceptionNode(ManagedNode):
             return [], "unknown"
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        self.worker = Worker(self._process, self._failed, name="perception").start()
+        self._ticks = 0
+        self.worker = Worker(self._step, self._failed, name="perception").start()
         self.rate_timer = self.create_timer(1.0 / self.get_parameter("max_rate_hz").value,
-                                            self.worker.notify)
+                                            self._on_tick)
         kind, suffix = ((CompressedImage, "image_raw/compressed")
                         if self.values["input_transport"] == "compressed"
                         else (Image, "image_raw"))
@@ -217,9 +223,26 @@ class PerceptionNode(ManagedNode):
         self.health.fault("errors")
         self._warn_rate_limited(f"scoring failed: {error!r} ({self.errors} so far)")
 
+    def _on_tick(self) -> None:
+        with self._tick_lock:
+            self._ticks = min(self._ticks + 1, MAX_PENDING_TICKS)
+        self.worker.notify()
+
+    def _step(self) -> bool:
+        """One scoring round per timer tick. A round that ran long (a busy host) leaves a tick
+        pending, and the next round follows at once, so the rate holds on average; at most
+        MAX_PENDING_TICKS wait, so a stall is not made up in a burst."""
+        with self._tick_lock:
+            if not self._ticks:
+                return False
+            self._ticks -= 1
+        self._process()
+        with self._tick_lock:
+            return self._ticks > 0
+
     def _process(self) -> bool:
-        """Score the newest frame of every camera as one batch. Always False: one round per
-        timer tick."""
+        """One round: score the newest frame of every camera as one batch. False when no camera
+        had a new frame."""
         if self.scorer is None:
             return False
         started = time.perf_counter()
@@ -245,7 +268,7 @@ class PerceptionNode(ManagedNode):
         self.health.tick("scored", len(decoded))
         for row, (camera, msg, rgb) in enumerate(decoded):
             self._publish(camera, msg, rgb, result, row)
-        return False
+        return True
 
     def _publish(self, camera: Camera, msg, rgb, result, row: int) -> None:
         competency = float(result.competency[row])

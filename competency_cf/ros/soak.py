@@ -166,12 +166,15 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             paced.start()
         while time.monotonic() - started < seconds:
             executor.spin_once(timeout_sec=0.1)
-        cpu_end = thread_cpu_seconds()  # while every thread still runs (an ended one is gone)
+        # The run's figures, before stopping anything: every thread still runs (an ended one is
+        # gone from /proc), and stopping the camera process takes a moment.
+        elapsed, cpu_end = time.monotonic() - started, thread_cpu_seconds()
+        processed, received = perception.processed, slot.received
+        published = paced.published if paced is not None else 0
         perception.destroy_timer(ticker)
         if paced is not None:
             paced.stop()
         camera_report = child.stop() if child is not None else None
-        elapsed = time.monotonic() - started
         warm = next((row for row in samples if row["t"] >= WARM_UP_FRACTION * seconds),
                     {"t": 0.0, "published": 0, "received": 0, "processed": 0,
                      "rss_mb": rss_mb()})
@@ -185,12 +188,12 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             cpu["camera process"] = round(camera_report["cpu_seconds"]
                                           / max(1e-6, camera_report["seconds"]), 3)
         else:
-            camera_hz = (paced.published - warm["published"]) / span
+            camera_hz = (published - warm["published"]) / span
         # Stops perception's worker (its counters are final below); see ros/executor.py.
         teardown(nodes, executor, context)
         result = SoakResult(
             seconds=elapsed, camera_hz=camera_hz,
-            processed_hz=(perception.processed - warm["processed"]) / span,
+            processed_hz=(processed - warm["processed"]) / span,
             target_hz=target_hz, dropped=slot.dropped,
             triggers=perception.cameras[0].trigger.fired,
             explained=explainer.explained, rss_start_mb=warm["rss_mb"], rss_end_mb=rss_end,
@@ -199,7 +202,7 @@ def soak(domain: str = "lunar", seconds: float = 300.0, rate_hz: float = 60.0,
             unread=int(slot.waiting()),
             deployment="camera in its own process" if camera_process else "one process",
             executor=executor_kind,
-            received_hz=(slot.received - warm["received"]) / span, cpu=cpu)
+            received_hz=(received - warm["received"]) / span, cpu=cpu)
     finally:
         if child is not None and child.process.poll() is None:
             child.process.kill()

@@ -26,7 +26,7 @@ def name_this_thread(name: str) -> None:
 
 def thread_cpu_seconds(pid: int | str = "self") -> Counter:
     """User + system CPU seconds per thread name, summed over the threads of each name (digits
-    at the end of a name dropped, so pools of threads add up)."""
+    at the end of a name dropped, so pools of threads add up); running threads only."""
     totals: Counter = Counter()
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -42,4 +42,7 @@ def thread_cpu_seconds(pid: int | str = "self") -> Counter:
 
 
 def process_cpu_seconds(pid: int | str = "self") -> float:
-    return sum(thread_cpu_seconds(pid).values())
+    """User + system CPU seconds of the whole process, threads that have ended included."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS

@@ -120,6 +120,24 @@ def test_the_newest_frame_wins_and_the_stale_ones_are_counted(graph, frames):
     assert node.processed == 1 and len(scored) == 1
 
 
+def test_a_round_that_ran_long_is_made_up_once(graph, frames):
+    """Ticks that came while a round ran are kept, two at most: the next round follows at once,
+    so the rate holds on average without a burst after a stall."""
+    from types import SimpleNamespace
+
+    clean, _ = frames
+    node = graph.node("perception_node")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    node.worker = SimpleNamespace(notify=lambda: None)  # rounds are stepped here
+    for _ in range(5):  # five ticks during one long round
+        node._on_tick()
+    camera = node.cameras[0]
+    for second in range(2):
+        camera.frames.put(_msg(clean, "mast", second))
+        assert node._step() is (second == 0)  # True: another tick waits
+    assert node.processed == 2 and not node._step()
+
+
 def test_stereo_pair_sharing_stamps_is_answered_and_explained_per_camera(graph, frames):
     """Four cameras, left and right a stereo pair with one stamp: every camera's trigger gets
     its own counterfactual and explanation, matched by (frame_id, stamp)."""
