@@ -120,6 +120,20 @@ def test_the_newest_frame_wins_and_the_stale_ones_are_counted(graph, frames):
     assert node.processed == 1 and len(scored) == 1
 
 
+def test_frames_arrive_as_bytes_and_only_the_scored_one_is_decoded(graph, frames):
+    from rclpy.serialization import serialize_message
+
+    clean, _ = frames
+    node = graph.node("perception_node")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    camera = node.cameras[0]
+    camera.frames.put(b"\x00\x01\x00\x00 not a frame")  # malformed bytes: counted, skipped
+    assert not node._process() and node.health.totals["bad_frames"] == 1
+    camera.frames.put(serialize_message(_msg(clean, "mast", 3)))
+    assert node._process() and node.processed == 1
+    assert float(camera.last["competency"]) >= node.threshold
+
+
 def test_a_round_that_ran_long_is_made_up_once(graph, frames):
     """Ticks that came while a round ran are kept, two at most: the next round follows at once,
     so the rate holds on average without a burst after a stall."""
