@@ -305,6 +305,14 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path, title: str) -> bool:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return True
+
+
 def timeline_figure(summary: RunSummary, path: Path, title: str) -> bool:
     """Competency per camera (bucket mean, min-max band), threshold, triggers by cause."""
     cameras = [c for c in summary.cameras.values() if c.samples or c.triggers or c.segments]
@@ -363,11 +371,7 @@ def timeline_figure(summary: RunSummary, path: Path, title: str) -> bool:
                       borderaxespad=0.0)
     axes[-1, 0].set_xlabel(f"time since the start of the recording (s; buckets of "
                            f"{cameras[0].series.width:g} s)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path, title)
 
 
 def causes_figure(summary: RunSummary, path: Path, title: str) -> bool:
@@ -392,11 +396,7 @@ def causes_figure(summary: RunSummary, path: Path, title: str) -> bool:
             axis.text(0.5, 0.5, "none recorded", ha="center", va="center",
                       transform=axis.transAxes)
             axis.set_yticks([])
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path, title)
 
 
 def gallery_figure(summary: RunSummary, path: Path, title: str) -> bool:

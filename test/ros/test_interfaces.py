@@ -196,17 +196,22 @@ def test_stereo_pair_sharing_stamps_is_answered_and_explained_per_camera(graph, 
     assert not counterfactual.jobs.dropped and not explainer.pairs.dropped
 
 
+def _answering(graph, **parameters):
+    """An active counterfactual node and the list its answers arrive in."""
+    node = graph.node("counterfactual_node", **parameters)
+    answered = []
+    subscription = graph.plain("sink").create_subscription(
+        Counterfactual, "counterfactual/detail", answered.append, QoSProfile(depth=100))
+    graph.start(node)
+    assert graph.spin_until(lambda: subscription.get_publisher_count() >= 1)
+    return node, answered
+
+
 def test_a_flooding_camera_cannot_starve_another(graph, frames):
     """Triggers wait one per camera: a camera that floods the node loses its own stale triggers
     (counted for it), never another camera's."""
     clean, low = frames
-    node = graph.node("counterfactual_node", refine=False)
-    sink = graph.plain("sink")
-    answered = []
-    subscription = sink.create_subscription(Counterfactual, "counterfactual/detail",
-                                            answered.append, QoSProfile(depth=100))
-    graph.start(node)
-    assert graph.spin_until(lambda: subscription.get_publisher_count() >= 1)
+    node, answered = _answering(graph, refine=False)
     for second in range(20):
         node._on_trigger(_msg(low, "busy", second))
     node._on_trigger(_msg(low, "quiet", 0))
@@ -220,13 +225,7 @@ def test_a_flooding_camera_cannot_starve_another(graph, frames):
 
 def test_refine_set_at_run_time_acts_on_the_next_trigger(graph, frames):
     _, low = frames
-    node = graph.node("counterfactual_node", refine=True, lgd_budget_ms=50.0)
-    sink = graph.plain("sink")
-    answered = []
-    subscription = sink.create_subscription(Counterfactual, "counterfactual/detail",
-                                            answered.append, QoSProfile(depth=100))
-    graph.start(node)
-    assert graph.spin_until(lambda: subscription.get_publisher_count() >= 1)
+    node, answered = _answering(graph, refine=True, lgd_budget_ms=50.0)
     node._on_trigger(_msg(low, "mast", 1))
     assert graph.spin_until(lambda: any(m.final for m in answered))
     assert [m.final for m in answered] == [False, True] and answered[1].method == "LGD"
