@@ -446,7 +446,7 @@ def cmd_pipeline(args) -> int:
         argv += ["--namespace", args.namespace]
     if args.duration is not None:
         argv += ["--duration", str(args.duration)]
-    return run_pipeline(argv)
+    return run_pipeline(argv + getattr(args, "ros_args", []))
 
 
 def cmd_export_onnx(args) -> int:
@@ -486,9 +486,10 @@ def cmd_soak(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from competency_cf.ros.recorder import record
+    from competency_cf.ros.recorder import parse_topics, record
 
-    return record(args.out, args.duration)
+    return record(args.out, args.duration, parse_topics(args.topics), args.namespace,
+                  getattr(args, "ros_args", []))
 
 
 def cmd_report(args) -> int:
@@ -715,6 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, required=True, help="output directory")
     rec.add_argument("--duration", type=float, default=None,
                      help="stop after this many seconds (default: until Ctrl-C)")
+    rec.add_argument("--topics", default=None, metavar="T1,T2,...",
+                     help="topics to record, comma-separated; relative names follow "
+                     "--namespace, types come from the graph (default: image_raw, "
+                     "image_raw/compressed, the package's outputs, /diagnostics, /tf, "
+                     "/tf_static)")
+    rec.add_argument("--namespace", default="",
+                     help="namespace that relative topic names are resolved in, e.g. /rover1")
     rec.set_defaults(handler=cmd_record)
 
     run_report = commands.add_parser(
@@ -759,7 +767,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ROS arguments (`--ros-args -p use_sim_time:=true -r a:=b`) go to rclpy, not argparse
+    split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    args.ros_args = argv[split:]
     try:
         return int(args.handler(args) or 0)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
