@@ -396,7 +396,8 @@ def summary_markdown(result: ReplayResult) -> str:
     if result.notes:
         lines.append("")
     cameras = sorted({f.topic for f in result.frames})
-    lines += ["| camera topic | frames | below threshold | triggers |", "| --- | --- | --- | --- |"]
+    lines += ["| camera topic | frames | below threshold | triggers |",
+              "| --- | --- | --- | --- |"]
     for topic in cameras:
         frames = [f for f in result.frames if f.topic == topic]
         lines.append(f"| `{topic}` | {len(frames)} | {sum(f.low for f in frames)} | "
