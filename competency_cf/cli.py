@@ -446,7 +446,7 @@ def cmd_pipeline(args) -> int:
         argv += ["--namespace", args.namespace]
     if args.duration is not None:
         argv += ["--duration", str(args.duration)]
-    return run_pipeline(argv)
+    return run_pipeline(argv + getattr(args, "ros_args", []))
 
 
 def cmd_export_onnx(args) -> int:
@@ -486,9 +486,33 @@ def cmd_soak(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from competency_cf.ros.recorder import record
+    from competency_cf.ros.recorder import parse_topics, record
 
-    return record(args.out, args.duration)
+    return record(args.out, args.duration, parse_topics(args.topics), args.namespace,
+                  getattr(args, "ros_args", []))
+
+
+def cmd_replay(args) -> int:
+    from competency_cf.evaluation.replay import ReplaySettings, replay_bag
+
+    models = list(args.models) + ([args.compare] if args.compare is not None else [])
+    settings = ReplaySettings(
+        estimator=args.estimator, device=args.device, threshold=args.threshold,
+        hysteresis=args.hysteresis, cooldown_s=args.cooldown, lgd_iterations=args.lgd_iterations,
+        seed=args.seed, batch_size=args.batch,
+        camera_topics=tuple(t for t in (args.camera_topic or "").split(",") if t))
+    results = replay_bag(args.bag, models, args.out, settings, progress=not args.quiet)
+    for label, result in zip("AB" if len(results) > 1 else " ", results):
+        name = f"{label}: " if len(results) > 1 else ""
+        print(f"{name}{len(result.frames)} frames, {len(result.triggers)} triggers, "
+              f"{result.frames_per_s:.1f} frames/s -> {result.bag.parent}")
+    if len(results) == 2:
+        print(f"comparison: {results[0].bag.parent.parent / 'comparison.md'}")
+    damaged = [r for r in results if r.damage]
+    for result in damaged[:1]:
+        print(f"warning: damaged recording {result.source}: {result.damage}; replayed the "
+              "frames before the damage", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 def cmd_report(args) -> int:
@@ -715,6 +739,13 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, required=True, help="output directory")
     rec.add_argument("--duration", type=float, default=None,
                      help="stop after this many seconds (default: until Ctrl-C)")
+    rec.add_argument("--topics", default=None, metavar="T1,T2,...",
+                     help="topics to record, comma-separated; relative names follow "
+                     "--namespace, types come from the graph (default: image_raw, "
+                     "image_raw/compressed, the package's outputs, /diagnostics, /tf, "
+                     "/tf_static)")
+    rec.add_argument("--namespace", default="",
+                     help="namespace that relative topic names are resolved in, e.g. /rover1")
     rec.set_defaults(handler=cmd_record)
 
     run_report = commands.add_parser(
@@ -734,6 +765,38 @@ def build_parser() -> argparse.ArgumentParser:
                             help="lowest-competency triggers shown in the gallery (default: 8)")
     run_report.add_argument("--quiet", action="store_true", help="no progress bar")
     run_report.set_defaults(handler=cmd_report)
+
+    replay = commands.add_parser(
+        "replay", help="re-score every frame of a recording offline with the perception "
+        "node's trigger, counterfactuals and descriptor explanations (deterministic), into a "
+        "new recording with its run report; two model directories: a comparison")
+    replay.add_argument("bag", type=Path, metavar="BAG",
+                        help="rosbag2 directory or .mcap/.db3 file holding camera frames")
+    replay.add_argument("--models", type=Path, action="append", required=True,
+                        help="models directory (give two, or use --compare, to compare)")
+    replay.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                        help="second models directory: a side-by-side comparison")
+    replay.add_argument("--out", type=Path, default=None,
+                        help="output directory (default: results/replay/<bag name>)")
+    _add_estimator(replay)
+    replay.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    replay.add_argument("--camera-topic", default=None, metavar="T[,T...]",
+                        help="camera topic(s) to replay (default: every Image on "
+                        ".../image_raw, CompressedImage on .../image_raw/compressed where no raw "
+                        "topic is recorded)")
+    replay.add_argument("--threshold", type=float, default=None,
+                        help="trigger threshold (default: the model's)")
+    replay.add_argument("--hysteresis", type=float, default=0.02,
+                        help="as the perception node's parameter (default: 0.02)")
+    replay.add_argument("--cooldown", type=float, default=2.0,
+                        help="least time between two triggers of a camera, s (default: 2.0)")
+    replay.add_argument("--lgd-iterations", type=_non_negative_int, default=200,
+                        help="LGD refinement iterations per trigger; 0: none (default: 200)")
+    replay.add_argument("--batch", type=_positive_int, default=32,
+                        help="frames scored per batch (default: 32)")
+    replay.add_argument("--seed", type=int, default=0, help="seed of every trigger's work")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(handler=cmd_replay)
 
     demo = commands.add_parser("demo", help="live run of the whole ROS 2 graph on a scripted "
                                "drive, with recording and report (what `make demo` runs)")
@@ -759,7 +822,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ROS arguments (`--ros-args -p use_sim_time:=true -r a:=b`) go to rclpy, not argparse
+    split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    args.ros_args = argv[split:]
     try:
         return int(args.handler(args) or 0)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:

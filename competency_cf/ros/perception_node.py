@@ -33,7 +33,7 @@ from competency_cf.ros.managed_node import ManagedNode, topic
 from competency_cf.ros.overlay import debug_overlay
 from competency_cf.ros.parameters import COMMON, Param, declare, read
 from competency_cf.ros.stamps import stamp_seconds
-from competency_cf.ros.trigger import LowCompetencyTrigger
+from competency_cf.competency.trigger import LowCompetencyTrigger
 from competency_cf.ros.worker import Worker
 
 PARAMS = COMMON + (

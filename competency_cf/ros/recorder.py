@@ -1,10 +1,23 @@
 """Field recording: the graph's topics into a rosbag2 directory (MCAP) plus explanations.jsonl.
 
+Which topics: by default the camera input (`image_raw`, and `image_raw/compressed` when a
+publisher offers it), every output of the package (`competency`, `low_competency/image`,
+`counterfactual/detail`, `counterfactual/image`, `explanation`, `explanation/detail`,
+`scenario_event`), `/diagnostics`, `/tf` and `/tf_static`; or the names given. Relative names are
+resolved in the recorder node's namespace (and by its remapping rules), so a recorder in
+`/rover1` records `/rover1/competency`. As `ros2 bag record` does, the recorder polls the graph:
+a requested topic is subscribed once a publisher offers it, with the type the graph advertises
+(imported by name; a type whose Python package is not installed is skipped with a logged note)
+and a QoS that matches its publishers (best effort when one of them is, transient local when all
+of them are, so `/tf_static` is received whole).
+
 Subscriptions hand over the serialised CDR bytes (`raw=True`), written as they are, so the bag
 holds exactly what was on the wire; `ros2 bag info/play` and Foxglove open it. The bag carries
-the definitions of the competency_cf_msgs types it holds. Every explanation is also appended to
-`explanations.jsonl` as one JSON object and flushed per line. `close()` writes the bag's
-metadata; `record` installs SIGINT/SIGTERM handlers so a stopped recording is always complete.
+the definition of every type it holds. Each message is logged at the time of the recorder
+node's clock when it arrived (`use_sim_time:=true` gives simulation time). Every Explanation is
+also appended to `explanations.jsonl` as one JSON object and flushed per line. `close()` writes
+the bag's metadata; `record` installs SIGINT/SIGTERM handlers so a stopped recording is always
+complete.
 """
 
 from __future__ import annotations
@@ -12,12 +25,18 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import Iterable
 
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-# topic -> ROS message type; what a field test needs to replay the story (a graph in the root
-# namespace with one unnamed camera)
+# What a field test needs to replay the story and to re-score it offline (`competency-cf
+# replay`): relative names follow the recorder's namespace, absolute ones do not.
+DEFAULT_TOPICS: tuple[str, ...] = (
+    "image_raw", "image_raw/compressed", "competency", "low_competency/image",
+    "counterfactual/detail", "counterfactual/image", "explanation", "explanation/detail",
+    "scenario_event", "/diagnostics", "/tf", "/tf_static")
+# The package's outputs in the root namespace, with their types (no graph needed).
 TOPICS: dict[str, str] = {
     "/competency": "competency_cf_msgs/msg/Competency",
     "/low_competency/image": "sensor_msgs/msg/Image",
@@ -27,6 +46,9 @@ TOPICS: dict[str, str] = {
     "/scenario_event": "competency_cf_msgs/msg/ScenarioEvent",
 }
 EXPLANATION_DETAIL = "/explanation/detail"
+EXPLANATION_TYPE = "competency_cf_msgs/msg/Explanation"
+UNKNOWN_HASH = "RIHS01_" + "0" * 64  # no definition and no hash known
+DISCOVERY_PERIOD_S = 0.1  # graph polling while a requested topic is missing (as ros2 bag)
 
 
 def _message_class(type_name: str):
@@ -53,10 +75,63 @@ def message_to_dict(msg) -> dict:
     return out
 
 
-class Recorder:
-    """Owns the bag writer and the JSONL file; `node()` makes the subscribing node."""
+def parse_topics(text: str | None) -> tuple[str, ...]:
+    """`--topics T1,T2,...` as names (None or empty: the defaults)."""
+    if not text:
+        return DEFAULT_TOPICS
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise ValueError(f"--topics {text!r} names no topic")
+    return names
 
-    def __init__(self, directory: str | Path, topics: dict[str, str] = TOPICS):
+
+def matching_qos(publishers) -> QoSProfile:
+    """A subscription QoS that matches every publisher of a topic: best effort when one of
+    them is, transient local when all of them are (depth 100 either way)."""
+    qos = QoSProfile(depth=100)
+    offered = [info.qos_profile for info in publishers]
+    if any(p.reliability == ReliabilityPolicy.BEST_EFFORT for p in offered):
+        qos.reliability = ReliabilityPolicy.BEST_EFFORT
+    if offered and all(p.durability == DurabilityPolicy.TRANSIENT_LOCAL for p in offered):
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+    return qos
+
+
+def _definition(typestore, kind: str) -> tuple[str, str] | None:
+    """(msgdef, rihs01) of a type for the bag: from the typestore, else from the .msg file of an
+    installed package (ament index), else None (written without a definition)."""
+    try:
+        if kind not in typestore.fielddefs:
+            from ament_index_python.packages import get_package_share_directory
+            from rosbags.typesys import get_types_from_msg
+
+            package, _, name = kind.split("/")
+            path = Path(get_package_share_directory(package)) / "msg" / f"{name}.msg"
+            typestore.register(get_types_from_msg(path.read_text(), kind))
+        msgdef, _ = typestore.generate_msgdef(kind, ros_version=2)
+        return msgdef, typestore.hash_rihs01(kind)
+    except Exception:  # noqa: BLE001 - any failure: the bag still names the type
+        return None
+
+
+def _type_hash(info) -> str:
+    """The RIHS01 type hash a publisher advertises ("" when it has none)."""
+    try:
+        value = info.topic_type_hash
+        text = value if isinstance(value, str) else str(value)
+        return text if text.startswith("RIHS01_") else ""
+    except Exception:  # noqa: BLE001 - older rclpy: no hash
+        return ""
+
+
+class Recorder:
+    """Owns the bag writer and the JSONL file; `node()` makes the subscribing node.
+
+    `topics`: names to discover in the graph (default DEFAULT_TOPICS), or a dict topic -> type
+    subscribed at once without the graph (absolute names)."""
+
+    def __init__(self, directory: str | Path,
+                 topics: Iterable[str] | dict[str, str] | None = None):
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         from competency_cf.bag_types import default_typestore
@@ -66,16 +141,34 @@ class Recorder:
         self.bag_path = self.directory / "bag"
         if self.bag_path.exists():
             raise FileExistsError(f"a recording already exists at {self.bag_path}")
-        self.topics = dict(topics)
+        topics = DEFAULT_TOPICS if topics is None else topics
+        self.fixed = dict(topics) if isinstance(topics, dict) else {}
+        self.requested = list(topics)
+        self.topics: dict[str, str] = {}  # topic -> type, as recorded
+        self.skipped: dict[str, str] = {}  # topic -> why it is not recorded
+        self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._writer = Writer(self.bag_path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
-        typestore = default_typestore()
-        self._connections = {topic: self._writer.add_connection(topic, kind, typestore=typestore)
-                             for topic, kind in self.topics.items()}
+        self._typestore = default_typestore()
+        self._connections = {}
         self._jsonl = open(self.directory / "explanations.jsonl", "a", encoding="utf-8")
-        self.counts = {topic: 0 for topic in self.topics}
         self.closed = False
+        self.wanted: list[str] = []  # the resolved names the node looks for in the graph
+        for topic, kind in self.fixed.items():
+            self.add_topic(topic, kind)
+
+    def add_topic(self, topic: str, kind: str, type_hash: str = "") -> None:
+        """A connection in the bag for `topic` (its messages are then written with `write`);
+        `type_hash` (RIHS01) stands in when the type's definition is not known here."""
+        with self._lock:
+            if self.closed or topic in self._connections:
+                return
+            msgdef, rihs01 = _definition(self._typestore, kind) or ("", type_hash or UNKNOWN_HASH)
+            connection = self._writer.add_connection(topic, kind, msgdef=msgdef, rihs01=rihs01)
+            self._connections[topic] = connection
+            self.topics[topic] = kind
+            self.counts[topic] = 0
 
     def write(self, topic: str, data: bytes, time_ns: int) -> None:
         with self._lock:
@@ -83,7 +176,7 @@ class Recorder:
                 return
             self._writer.write(self._connections[topic], time_ns, bytes(data))
             self.counts[topic] += 1
-            if topic == EXPLANATION_DETAIL:
+            if self.topics[topic] == EXPLANATION_TYPE:
                 import json
 
                 from competency_cf_msgs.msg import Explanation
@@ -101,20 +194,60 @@ class Recorder:
             self._writer.close()
             self._jsonl.close()
 
-    def node(self, context=None, name: str = "recorder") -> Node:
-        """The subscribing node; it also reports the messages recorded per topic on
-        /diagnostics every second, so an operator (or a test) sees that recording goes on."""
+    def node(self, context=None, name: str = "recorder", namespace: str = "") -> Node:
+        """The subscribing node (in `namespace`, which relative topic names follow). It also
+        reports the messages recorded per topic on /diagnostics every second, so an operator
+        (or a test) sees that recording goes on."""
         from diagnostic_msgs.msg import DiagnosticArray
 
-        node = Node(name, context=context)
-        for topic, kind in self.topics.items():
-            node.create_subscription(
+        node = Node(name, context=context, namespace=namespace)
+        subscriptions = {}
+
+        def subscribe(topic: str, kind: str, qos: QoSProfile) -> None:
+            subscriptions[topic] = node.create_subscription(
                 _message_class(kind), topic,
                 lambda data, topic=topic: self.write(
                     topic, data, node.get_clock().now().nanoseconds),
-                QoSProfile(depth=100), raw=True)
+                qos, raw=True)
+
+        for topic, kind in self.fixed.items():
+            subscribe(topic, kind, QoSProfile(depth=100))
+        wanted = [node.resolve_topic_name(name) for name in self.requested
+                  if name not in self.fixed]
+        wanted = list(dict.fromkeys(t for t in wanted if t not in self.fixed))
+        logger = node.get_logger()
+
+        def discover() -> None:
+            missing = [t for t in wanted if t not in subscriptions and t not in self.skipped]
+            if not missing:
+                return
+            advertised = dict(node.get_topic_names_and_types())
+            for topic in missing:
+                publishers = node.get_publishers_info_by_topic(topic) \
+                    if topic in advertised else []
+                if not publishers:
+                    continue
+                kinds = advertised[topic]
+                kind = kinds[0]
+                try:
+                    _message_class(kind)
+                except (ImportError, AttributeError, ValueError) as error:
+                    self.skipped[topic] = f"type {kind} not importable ({error})"
+                    logger.warning(f"not recording {topic}: its type {kind} cannot be imported "
+                                   f"here ({error})")
+                    continue
+                if len(kinds) > 1:
+                    logger.warning(f"{topic} is offered as {', '.join(kinds)}; recording {kind}")
+                self.add_topic(topic, kind, _type_hash(publishers[0]))
+                subscribe(topic, kind, matching_qos(publishers))
+                logger.info(f"recording {topic} ({kind})")
+
         diagnostics = node.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
         node.create_timer(1.0, lambda: diagnostics.publish(self.diagnostics(node)))
+        if wanted:
+            node.create_timer(DISCOVERY_PERIOD_S, discover)
+            discover()
+        self.wanted = wanted
         return node
 
     def diagnostics(self, node):
@@ -123,18 +256,23 @@ class Recorder:
 
         with self._lock:
             counts = dict(self.counts)
+            skipped = dict(self.skipped)
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK if not self.closed else DiagnosticStatus.WARN,
             name=f"{node.get_name()}: recorder", hardware_id=str(self.bag_path),
             message="closed" if self.closed else "recording",
-            values=[KeyValue(key=topic, value=str(count)) for topic, count in counts.items()])
+            values=[KeyValue(key=topic, value=str(count)) for topic, count in counts.items()]
+            + [KeyValue(key=topic, value=f"skipped: {why}") for topic, why in skipped.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = node.get_clock().now().to_msg()
         return array
 
 
-def record(directory: str | Path, duration_s: float | None = None) -> int:
-    """Record until SIGINT/SIGTERM (or `duration_s`); the files are complete either way."""
+def record(directory: str | Path, duration_s: float | None = None,
+           topics: Iterable[str] | None = None, namespace: str = "",
+           ros_args: list[str] | None = None) -> int:
+    """Record until SIGINT/SIGTERM (or `duration_s`); the files are complete either way.
+    `ros_args` (after `--ros-args`) reach rclpy: `-p use_sim_time:=true`, remapping."""
     import rclpy
 
     from competency_cf.ros.dds_profile import use_large_frame_profile
@@ -142,17 +280,18 @@ def record(directory: str | Path, duration_s: float | None = None) -> int:
     from competency_cf.ros.pipeline import spin_nodes
 
     use_large_frame_profile()
-    rclpy.init()
-    recorder = Recorder(directory)
-    node = recorder.node()
+    extra = [a for a in (ros_args or []) if a != "--ros-args"]
+    rclpy.init(args=["record", "--ros-args", *extra] if extra else None)
+    recorder = Recorder(directory, topics)
+    node = recorder.node(namespace=namespace)
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(f"recording {len(recorder.topics)} topics to {recorder.bag_path} "
-          "(Ctrl-C to stop)", flush=True)
+    print(f"recording {len(recorder.wanted)} topics to {recorder.bag_path} "
+          f"({', '.join(recorder.wanted)}; Ctrl-C to stop)", flush=True)
     try:
         spin_nodes([node], duration_s, on_tick=lambda: stop.is_set() and rclpy.shutdown())
     finally:
@@ -160,7 +299,10 @@ def record(directory: str | Path, duration_s: float | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         teardown([node])
-    print(f"recorded {sum(recorder.counts.values())} messages to {recorder.bag_path}")
+    print(f"recorded {sum(recorder.counts.values())} messages of {len(recorder.topics)} topics "
+          f"to {recorder.bag_path}")
+    for topic, why in recorder.skipped.items():
+        print(f"  not recorded: {topic} ({why})")
     return 0
 
 

@@ -4,14 +4,14 @@ import json
 
 from competency_cf_msgs.msg import Competency, Explanation
 
-from competency_cf.ros.recorder import EXPLANATION_DETAIL, Recorder, read_bag
+from competency_cf.ros.recorder import EXPLANATION_DETAIL, TOPICS, Recorder, read_bag
 
 
 def test_in_process_recording_reads_back(tmp_path):
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import Reader
 
-    recorder = Recorder(tmp_path)
+    recorder = Recorder(tmp_path, TOPICS)  # topics and types given: no graph needed
     scored = Competency(competency=0.25, class_name="crater", low=True, estimator="parce")
     scored.header.frame_id, scored.header.stamp.sec = "mast", 7
     recorder.write("/competency", serialize_message(scored), 10)
