@@ -15,7 +15,10 @@ Subscriptions hand over the serialised CDR bytes (`raw=True`), written as they a
 holds exactly what was on the wire; `ros2 bag info/play` and Foxglove open it. The bag carries
 the definition of every type it holds. Each message is logged at the time of the recorder
 node's clock when it arrived (`use_sim_time:=true` gives simulation time). Every Explanation is
-also appended to `explanations.jsonl` as one JSON object and flushed per line. `close()` writes
+also appended to `explanations.jsonl` as one JSON object and flushed per line, and every trigger
+frame and counterfactual image is also saved as a PNG under `triggers/`, named by camera
+frame_id and stamp (`<frame_id>_<sec>.<nanosec>_frame.png`, `..._<method>.png`), so the moments
+that matter can be looked at without a bag reader. `close()` writes
 the bag's metadata; `record` installs SIGINT/SIGTERM handlers so a stopped recording is always
 complete.
 """
@@ -47,6 +50,8 @@ TOPICS: dict[str, str] = {
 }
 EXPLANATION_DETAIL = "/explanation/detail"
 EXPLANATION_TYPE = "competency_cf_msgs/msg/Explanation"
+COUNTERFACTUAL_TYPE = "competency_cf_msgs/msg/Counterfactual"
+TRIGGER_SUFFIX = "low_competency/image"
 UNKNOWN_HASH = "RIHS01_" + "0" * 64  # no definition and no hash known
 DISCOVERY_PERIOD_S = 0.1  # graph polling while a requested topic is missing (as ros2 bag)
 
@@ -176,7 +181,8 @@ class Recorder:
                 return
             self._writer.write(self._connections[topic], time_ns, bytes(data))
             self.counts[topic] += 1
-            if self.topics[topic] == EXPLANATION_TYPE:
+            kind = self.topics[topic]
+            if kind == EXPLANATION_TYPE:
                 import json
 
                 from competency_cf_msgs.msg import Explanation
@@ -185,6 +191,28 @@ class Recorder:
                 record = message_to_dict(deserialize_message(bytes(data), Explanation))
                 self._jsonl.write(json.dumps(record) + "\n")
                 self._jsonl.flush()
+            elif kind == COUNTERFACTUAL_TYPE or topic.endswith(TRIGGER_SUFFIX):
+                self._save_trigger_png(kind, bytes(data))
+
+    def _save_trigger_png(self, kind: str, data: bytes) -> None:
+        """A trigger frame or counterfactual image as a PNG under triggers/; one that cannot be
+        decoded is skipped (the bag has it as it was)."""
+        from PIL import Image as PILImage
+        from rclpy.serialization import deserialize_message
+
+        from competency_cf.ros.image_codec import ImageDecodeError, to_rgb, to_rgb8
+
+        msg = deserialize_message(data, _message_class(kind))
+        image, suffix = (msg.image, msg.method) if kind == COUNTERFACTUAL_TYPE else (msg, "frame")
+        name = f"{msg.header.frame_id or 'camera'}_{msg.header.stamp.sec}." \
+               f"{msg.header.stamp.nanosec:09d}_{suffix}.png".replace("/", "_")
+        try:
+            pixels = to_rgb8(to_rgb(image))
+        except ImageDecodeError:
+            return
+        folder = self.directory / "triggers"
+        folder.mkdir(exist_ok=True)
+        PILImage.fromarray(pixels).save(folder / name)
 
     def close(self) -> None:
         with self._lock:

@@ -32,3 +32,28 @@ def test_in_process_recording_reads_back(tmp_path):
     with Reader(tmp_path / "bag") as reader:
         definitions = {c.topic: c.msgdef.data for c in reader.connections}
     assert "float32 p_in_distribution" in definitions["/competency"]
+
+
+def test_trigger_frames_and_counterfactuals_are_saved_as_pngs(tmp_path):
+    import numpy as np
+    from competency_cf_msgs.msg import Counterfactual
+    from PIL import Image as PILImage
+    from rclpy.serialization import serialize_message
+
+    from competency_cf.ros.image_codec import encode
+
+    recorder = Recorder(tmp_path, TOPICS)
+    frame = encode(np.full((48, 64, 3), 200, np.uint8), "rgb8")
+    frame.header.frame_id, frame.header.stamp.sec, frame.header.stamp.nanosec = "left", 12, 5
+    recorder.write("/low_competency/image", serialize_message(frame), 10)
+    answer = Counterfactual(header=frame.header, method="LGD", final=True,
+                            image=encode(np.full((64, 64, 3), 90, np.uint8), "rgb8"))
+    recorder.write("/counterfactual/detail", serialize_message(answer), 20)
+    broken = Counterfactual(header=frame.header, method="Reco")  # an empty image: no PNG
+    recorder.write("/counterfactual/detail", serialize_message(broken), 30)
+    recorder.close()
+    saved = sorted(path.name for path in (tmp_path / "triggers").iterdir())
+    assert saved == ["left_12.000000005_LGD.png", "left_12.000000005_frame.png"]
+    pixels = np.asarray(PILImage.open(tmp_path / "triggers" / saved[1]))
+    assert pixels.shape == (48, 64, 3) and (pixels == 200).all()
+    assert len(read_bag(tmp_path / "bag")) == 3  # the bag keeps all three as they came
