@@ -489,7 +489,8 @@ def cmd_record(args) -> int:
     from competency_cf.ros.recorder import parse_topics, record
 
     return record(args.out, args.duration, parse_topics(args.topics), args.namespace,
-                  getattr(args, "ros_args", []))
+                  getattr(args, "ros_args", []), compress=args.zstd, split_mb=args.split_mb,
+                  split_s=args.split_s)
 
 
 def cmd_replay(args) -> int:
@@ -744,6 +745,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "--namespace, types come from the graph (default: image_raw, "
                      "image_raw/compressed, the package's outputs, /diagnostics, /tf, "
                      "/tf_static)")
+    rec.add_argument("--zstd", action="store_true",
+                     help="compress the MCAP file's chunks with zstd")
+    rec.add_argument("--split-mb", type=float, default=None, metavar="MB",
+                     help="start a new bag directory (bag_1, bag_2, ...) after this many MB")
+    rec.add_argument("--split-s", type=float, default=None, metavar="S",
+                     help="start a new bag directory after this many seconds of messages")
     rec.add_argument("--namespace", default="",
                      help="namespace that relative topic names are resolved in, e.g. /rover1")
     rec.set_defaults(handler=cmd_record)

@@ -136,11 +136,13 @@ class Recorder:
     subscribed at once without the graph (absolute names)."""
 
     def __init__(self, directory: str | Path,
-                 topics: Iterable[str] | dict[str, str] | None = None):
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
+                 topics: Iterable[str] | dict[str, str] | None = None,
+                 compress: bool = False, split_mb: float | None = None,
+                 split_s: float | None = None):
         from competency_cf.bag_types import default_typestore
 
+        if (split_mb is not None and split_mb <= 0) or (split_s is not None and split_s <= 0):
+            raise ValueError("split_mb and split_s must be positive")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.bag_path = self.directory / "bag"
@@ -152,16 +154,38 @@ class Recorder:
         self.topics: dict[str, str] = {}  # topic -> type, as recorded
         self.skipped: dict[str, str] = {}  # topic -> why it is not recorded
         self.counts: dict[str, int] = {}
+        self.compress, self.split_mb, self.split_s = compress, split_mb, split_s
+        self.bags: list[Path] = []  # bag, bag_1, bag_2, ... as the recording is split
         self._lock = threading.Lock()
-        self._writer = Writer(self.bag_path, version=9, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
         self._typestore = default_typestore()
-        self._connections = {}
+        self._definitions: dict[str, tuple] = {}  # topic -> (type, msgdef, rihs01)
+        self._open_bag()
         self._jsonl = open(self.directory / "explanations.jsonl", "a", encoding="utf-8")
         self.closed = False
         self.wanted: list[str] = []  # the resolved names the node looks for in the graph
         for topic, kind in self.fixed.items():
             self.add_topic(topic, kind)
+
+    def _open_bag(self) -> None:
+        """Start the next bag directory, with every connection known so far."""
+        from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
+
+        path = self.bag_path if not self.bags else \
+            self.directory / f"bag_{len(self.bags)}"
+        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        if self.compress:  # zstd chunks inside the MCAP file
+            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+        self._writer.open()
+        self.bags.append(path)
+        self._bag_bytes, self._bag_started_ns = 0, None
+        self._connections = {
+            topic: self._writer.add_connection(topic, kind, msgdef=msgdef, rihs01=rihs01)
+            for topic, (kind, msgdef, rihs01) in self._definitions.items()}
+
+    def _split_due(self, time_ns: int) -> bool:
+        """The open bag holds `split_mb` or spans `split_s`: the next message starts a new one."""
+        return (self.split_mb is not None and self._bag_bytes >= self.split_mb * 1e6) or \
+            (self.split_s is not None and time_ns - self._bag_started_ns >= self.split_s * 1e9)
 
     def add_topic(self, topic: str, kind: str, type_hash: str = "") -> None:
         """A connection in the bag for `topic` (its messages are then written with `write`);
@@ -170,6 +194,7 @@ class Recorder:
             if self.closed or topic in self._connections:
                 return
             msgdef, rihs01 = _definition(self._typestore, kind) or ("", type_hash or UNKNOWN_HASH)
+            self._definitions[topic] = (kind, msgdef, rihs01)
             connection = self._writer.add_connection(topic, kind, msgdef=msgdef, rihs01=rihs01)
             self._connections[topic] = connection
             self.topics[topic] = kind
@@ -179,7 +204,13 @@ class Recorder:
         with self._lock:
             if self.closed:
                 return
+            if self._bag_started_ns is not None and self._split_due(time_ns):
+                self._writer.close()
+                self._open_bag()
+            if self._bag_started_ns is None:
+                self._bag_started_ns = time_ns
             self._writer.write(self._connections[topic], time_ns, bytes(data))
+            self._bag_bytes += len(data)
             self.counts[topic] += 1
             kind = self.topics[topic]
             if kind == EXPLANATION_TYPE:
@@ -298,7 +329,8 @@ class Recorder:
 
 def record(directory: str | Path, duration_s: float | None = None,
            topics: Iterable[str] | None = None, namespace: str = "",
-           ros_args: list[str] | None = None) -> int:
+           ros_args: list[str] | None = None, compress: bool = False,
+           split_mb: float | None = None, split_s: float | None = None) -> int:
     """Record until SIGINT/SIGTERM (or `duration_s`); the files are complete either way.
     `ros_args` (after `--ros-args`) reach rclpy: `-p use_sim_time:=true`, remapping."""
     import rclpy
@@ -310,7 +342,7 @@ def record(directory: str | Path, duration_s: float | None = None,
     use_large_frame_profile()
     extra = [a for a in (ros_args or []) if a != "--ros-args"]
     rclpy.init(args=["record", "--ros-args", *extra] if extra else None)
-    recorder = Recorder(directory, topics)
+    recorder = Recorder(directory, topics, compress=compress, split_mb=split_mb, split_s=split_s)
     node = recorder.node(namespace=namespace)
     stop = threading.Event()
 

@@ -57,3 +57,28 @@ def test_trigger_frames_and_counterfactuals_are_saved_as_pngs(tmp_path):
     pixels = np.asarray(PILImage.open(tmp_path / "triggers" / saved[1]))
     assert pixels.shape == (48, 64, 3) and (pixels == 200).all()
     assert len(read_bag(tmp_path / "bag")) == 3  # the bag keeps all three as they came
+
+
+def test_a_recording_splits_by_size_and_by_time_with_zstd_chunks(tmp_path):
+    import pytest
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import Reader
+
+    message = serialize_message(Competency(competency=0.5, class_name="x" * 500))
+    by_size = Recorder(tmp_path / "size", TOPICS, compress=True, split_mb=0.002)
+    for index in range(10):  # about 600 bytes each: a new bag after every fourth message
+        by_size.write("/competency", message, index)
+    by_size.close()
+    assert [path.name for path in by_size.bags] == ["bag", "bag_1", "bag_2"]
+    assert [len(read_bag(path)) for path in by_size.bags] == [4, 4, 2]
+    with Reader(by_size.bags[0]) as reader:  # every part is a complete, zstd-chunked bag
+        assert reader.message_count == 4
+    assert b"zstd" in next(by_size.bags[0].glob("*.mcap")).read_bytes()
+
+    by_time = Recorder(tmp_path / "time", TOPICS, split_s=1.0)
+    for time_ns in (0, 400_000_000, 999_000_000, 1_000_000_000, 2_500_000_000):
+        by_time.write("/competency", message, time_ns)
+    by_time.close()
+    assert [len(read_bag(path)) for path in by_time.bags] == [3, 1, 1]
+    with pytest.raises(ValueError):
+        Recorder(tmp_path / "bad", TOPICS, split_s=0.0)
