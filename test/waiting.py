@@ -22,12 +22,19 @@ def wait_for(condition, timeout: float = DEADLINE_S, period: float = 0.01) -> bo
 def spin_until(executor, condition, timeout: float = DEADLINE_S, each=None,
                period: float = 0.05) -> bool:
     """Spin `executor` until `condition()` is true or `timeout` runs out; `each()` (publishing a
-    frame, say) runs before every spin. The condition's last value."""
+    frame, say) runs at most once every `period` seconds. The condition's last value.
+
+    `each` is paced by the clock, not by spins: a spin returns as soon as it has run a callback,
+    so a frame published before every spin feeds the next spin at once, and the test floods the
+    graph with frames, starving the nodes it waits for."""
     deadline = time.monotonic() + timeout
+    due = time.monotonic()
     while not condition():
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             return bool(condition())
-        if each is not None:
+        if each is not None and now >= due:
             each()
-        executor.spin_once(timeout_sec=period)
+            due = now + period
+        executor.spin_once(timeout_sec=period if each is None else max(0.0, due - now))
     return True
