@@ -337,6 +337,7 @@ def cmd_bench(args) -> int:
     from competency_cf.evaluation.bench import (bench_counterfactuals, bench_explainer,
                                                 bench_perception)
     from competency_cf.evaluation.bench_report import BenchReport, DomainBench
+    from competency_cf.evaluation.replay_bench import bench_replay, format_replay_bench
     from competency_cf.explain.factory import load_descriptor_explainer
     from competency_cf.ros.camera_bench import bench_cameras
     from competency_cf.ros.graph_bench import bench_graph_in_child
@@ -345,6 +346,9 @@ def cmd_bench(args) -> int:
     # First, while this process is small: the end-to-end run measures its own process's memory.
     report = BenchReport(graph=bench_graph_in_child(names[0], args.triggers))
     print(report.graph.to_markdown())
+    report.replay_domain = names[0]
+    report.replay = bench_replay(names[0], _models_dir(args, names[0]))
+    print(format_replay_bench(report.replay, names[0]))
     for name in names:
         domain = get_domain(name)
         estimator = load_estimator(_models_dir(args, name), "cpu")

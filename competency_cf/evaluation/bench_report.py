@@ -17,12 +17,15 @@ from competency_cf.evaluation.bench import (BenchRow, CameraBenchRow, ExplainerB
                                             PerceptionBenchRow, format_bench,
                                             format_camera_bench, format_explainer_bench,
                                             format_perception_bench)
+from competency_cf.evaluation.replay_bench import ReplayBenchRow, format_replay_bench
 
 # Targets on a 2-core CPU.
 PERCEPTION_ONNX_FPS = 100.0
 ONNX_OVER_TORCH = 1.5
 TRIGGER_TO_EXPLANATION_P99_MS = 250.0
 PIPELINE_RSS_MB = 1536.0
+REPLAY_REAL_TIME_FACTOR = 5.0
+REPLAY_RSS_GROWTH = 1.10  # peak RSS of the longest drive over the shortest's: flat in length
 
 
 @dataclass
@@ -71,6 +74,8 @@ class DomainBench:
 class BenchReport:
     domains: dict[str, DomainBench] = field(default_factory=dict)
     graph: GraphBench | None = None
+    replay: list[ReplayBenchRow] = field(default_factory=list)
+    replay_domain: str = ""
 
     def checks(self) -> list[tuple[str, str, bool]]:
         """(target, measured, met) for each target that this run measured."""
@@ -90,6 +95,25 @@ class BenchReport:
                      (f"pipeline peak RSS without the LLM <= {PIPELINE_RSS_MB / 1024:.1f} GB",
                       f"{self.graph.peak_rss_mb:.0f} MB",
                       self.graph.peak_rss_mb <= PIPELINE_RSS_MB)]
+        rows += self._replay_checks()
+        return rows
+
+    def _replay_checks(self) -> list[tuple[str, str, bool]]:
+        if not self.replay:
+            return []
+        name = self.replay_domain
+        rows = [(f"{name}: replay of a {r.minutes:.0f}-minute 640x480 drive >= "
+                 f"{REPLAY_REAL_TIME_FACTOR:.0f}x real time", f"{r.real_time_factor:.1f}x",
+                 r.real_time_factor >= REPLAY_REAL_TIME_FACTOR) for r in self.replay]
+        if len(self.replay) > 1:
+            short, long = self.replay[0], self.replay[-1]
+            for command in ("replay", "report"):
+                growth = (getattr(long, f"{command}_rss_mb")
+                          / getattr(short, f"{command}_rss_mb"))
+                rows.append((f"{name}: {command} peak RSS flat in drive length "
+                             f"({long.minutes:.0f} min <= {REPLAY_RSS_GROWTH:.2f}x "
+                             f"{short.minutes:.0f} min)", f"{growth:.2f}x",
+                             growth <= REPLAY_RSS_GROWTH))
         return rows
 
     def to_markdown(self) -> str:
@@ -102,6 +126,8 @@ class BenchReport:
         text = "\n".join(lines) + "\n"
         if self.graph is not None:
             text += self.graph.to_markdown()
+        if self.replay:
+            text += format_replay_bench(self.replay, self.replay_domain)
         for name, bench in self.domains.items():
             text += "\n" + format_bench(bench.counterfactuals, name)
             text += format_explainer_bench(bench.explainer)
@@ -113,6 +139,8 @@ class BenchReport:
     def to_dict(self) -> dict:
         return {"checks": [{"target": t, "measured": m, "met": ok} for t, m, ok in self.checks()],
                 "graph": asdict(self.graph) if self.graph is not None else None,
+                "replay": {"domain": self.replay_domain,
+                           "rows": [asdict(row) for row in self.replay]},
                 "domains": {name: asdict(bench) for name, bench in self.domains.items()}}
 
     def save(self, directory: Path) -> str:

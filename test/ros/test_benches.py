@@ -61,3 +61,31 @@ def test_short_soak_with_the_camera_in_its_own_process():
     assert result.received >= 1 and result.accounted, result.to_markdown()
     assert result.camera_hz > 0 and "camera process" in result.cpu
     assert "perception" in result.cpu  # the package's threads are named for the CPU table
+
+
+def test_replay_bench_runs_both_commands_on_each_drive_length(monkeypatch):
+    """A 3-second drive recorded once and twice over: each row counts its frames, the replay's
+    triggers and both commands' own peak memory, and the checks cover every row."""
+    import numpy as np
+
+    from competency_cf.evaluation import replay_bench
+    from competency_cf.evaluation.bench_report import BenchReport
+    from competency_cf.resources import models_dir
+
+    rng = np.random.default_rng(0)
+    height, width = replay_bench.SIZE
+    calm = np.full((height, width, 3), 120, np.uint8)
+    # coarse noise: it survives the resize to the network's input
+    noisy = rng.integers(0, 256, (height // 10, width // 10, 3), dtype=np.uint8)
+    noisy = noisy.repeat(10, axis=0).repeat(10, axis=1)
+    frames = [calm] * 10 + [noisy] * 10 + [calm] * 10
+    monkeypatch.setattr(replay_bench, "drive_frames", lambda domain: frames)
+    rows = replay_bench.bench_replay("lunar", models_dir("lunar"), lengths=(1, 2))
+    assert [row.frames for row in rows] == [30, 60]
+    assert rows[1].triggers >= rows[0].triggers >= 1
+    # Each process's own high-water mark: at least torch's import, far below the bench's host.
+    assert all(100 < row.replay_rss_mb < 4096 and 50 < row.report_rss_mb < 4096 for row in rows)
+    report = BenchReport(replay=rows, replay_domain="lunar")
+    targets = [target for target, _, _ in report.checks()]
+    assert len(targets) == 4 and all(target.startswith("lunar: ") for target in targets)
+    assert "| 0.1 min | 60 |" in report.to_markdown()
