@@ -110,10 +110,10 @@ def rclpy_message(kind, f):
                                backend="descriptor"), f["camera"], f["i"])
 
 
-def record_with_recorder(directory):
+def record_with_recorder(directory, split_s=None):
     from rclpy.serialization import serialize_message
 
-    recorder = Recorder(directory, TOPICS)
+    recorder = Recorder(directory, TOPICS, split_s=split_s)
     for topic, time_ns, kind, fields in drive():
         recorder.write(topic, serialize_message(rclpy_message(kind, fields)), time_ns)
     recorder.close()

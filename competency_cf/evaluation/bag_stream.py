@@ -2,7 +2,9 @@
 
 Input: a rosbag2 directory (MCAP or SQLite storage, split files read in turn, with or without
 metadata.yaml) or a bare `.mcap` / `.db3` file, whoever wrote it (the package's recorder,
-`ros2 bag record -s mcap`, rosbags, mcap-ros2-support). Topics are chosen by message type, so a
+`ros2 bag record -s mcap`, rosbags, mcap-ros2-support), or the directory `competency-cf record`
+wrote, whose parts (`bag`, then `bag_1`, `bag_2`, ... when the recording was split) are read in
+turn as one drive. Topics are chosen by message type, so a
 namespaced graph (`/rover1/front/competency`) is read like the root one.
 
 An intact file is read with rosbags' reader (its index, messages in time order). A file that
@@ -77,6 +79,20 @@ def storage_files(path: str | Path) -> list[Path]:
     return files
 
 
+def recording_parts(path: str | Path) -> list[Path]:
+    """The parts of a recording in order: `DIR/bag`, `DIR/bag_1`, ... for the directory that
+    `competency-cf record` wrote; the path itself for any other recording."""
+    path = Path(path)
+    first = path / "bag"
+    if not path.is_dir() or not first.is_dir() or any(
+            child.suffix in (".mcap", ".db3") or child.name == "metadata.yaml"
+            for child in path.iterdir()):
+        return [path]
+    later = [child for child in path.glob("bag_*")
+             if child.is_dir() and child.name[len("bag_"):].isdigit()]
+    return [first] + sorted(later, key=lambda child: int(child.name[len("bag_"):]))
+
+
 def _split_index(path: Path):
     stem = path.stem
     tail = stem.rsplit("_", 1)[-1]
@@ -103,21 +119,26 @@ class BagStream:
 
     def __post_init__(self):
         self.path = Path(self.path)
-        self.files = storage_files(self.path)
+        self.parts = recording_parts(self.path)
+        self.files = [file for part in self.parts for file in storage_files(part)]
 
     def message_count(self) -> int | None:
         """Messages of the selected topics by the recording's own count (None if unknown)."""
+        counts = [self._part_count(part) for part in self.parts]
+        return None if None in counts else sum(counts)
+
+    def _part_count(self, part: Path) -> int | None:
         from rosbags.rosbag2 import Reader, ReaderError
 
-        if self.path.is_dir() and (self.path / "metadata.yaml").is_file():
+        if part.is_dir() and (part / "metadata.yaml").is_file():
             try:
-                with Reader(self.path) as reader:
+                with Reader(part) as reader:
                     return sum(c.msgcount for c in reader.connections
                                if self.select(c.topic, c.msgtype))
             except (ReaderError, OSError, ValueError, KeyError):
                 pass
         total = 0
-        for path in self.files:
+        for path in storage_files(part):
             try:
                 with Reader(path) as reader:
                     total += sum(c.msgcount for c in reader.connections
@@ -127,20 +148,26 @@ class BagStream:
         return total
 
     def __iter__(self) -> Iterator[tuple[str, int, object]]:
+        for part in self.parts:
+            yield from self._part(part)
+            if self.damage:
+                return
+
+    def _part(self, part: Path) -> Iterator[tuple[str, int, object]]:
         from rosbags.rosbag2 import Reader, ReaderError
 
-        if self.path.is_dir() and (self.path / "metadata.yaml").is_file():
+        if part.is_dir() and (part / "metadata.yaml").is_file():
             # rosbags reads a whole rosbag2 directory (split files, file or message
             # compression) when it is intact; file by file otherwise
-            reader = Reader(self.path)
+            reader = Reader(part)
             try:
                 reader.open()
             except (ReaderError, OSError, ValueError, IndexError, KeyError, struct.error):
                 pass
             else:
-                yield from self._read(reader, self.path.name)
+                yield from self._read(reader, part.name)
                 return
-        for path in self.files:
+        for path in storage_files(part):
             yield from self._file(path)
             if self.damage:
                 return

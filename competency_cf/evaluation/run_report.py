@@ -136,8 +136,11 @@ def blocks(summary: RunSummary, stream: BagStream, name: str, figures: set[str])
     out: list = [("h1", f"Run report: {name}")]
     kinds = ", ".join(f"{n} {kind.rsplit('/', 1)[-1]}"
                       for kind, n in sorted(summary.messages.items()))
-    source = (f"Recording `{stream.path}`: {stream.read} messages read ({kinds})."
-              if summary.messages else f"Recording `{stream.path}`: no messages read.")
+    where = f"Recording `{stream.path}`" + (
+        f" ({len(stream.parts)} parts: {', '.join(part.name for part in stream.parts)})"
+        if len(stream.parts) > 1 else "")
+    source = (f"{where}: {stream.read} messages read ({kinds})." if summary.messages
+              else f"{where}: no messages read.")
     out.append(("p", source))
     if stream.damage:
         out.append(("p", f"**Damaged recording:** {stream.damage}. This report covers the "

@@ -56,6 +56,18 @@ def test_summary_of_a_recorder_bag_matches_the_hand_computed_drive(tmp_path):
                         ("brightness", 2, {"brightness": 2}), ("none", 0, {})]
 
 
+def test_a_split_recording_reads_as_one_drive(tmp_path):
+    """`record --split-s 3` of the drive: its directory is reported as the whole drive."""
+    record_with_recorder(tmp_path / "drive", split_s=3.0)
+    summary, stream = summarize_bag(tmp_path / "drive")
+    assert [part.name for part in stream.parts] == ["bag", "bag_1", "bag_2", "bag_3"]
+    assert stream.damage is None and stream.read == stream.message_count() == len(drive())
+    check_drive(summary)
+    report = report_bag(tmp_path / "drive", tmp_path / "report")
+    assert "(4 parts: bag, bag_1, bag_2, bag_3)" in (tmp_path / "report" / "report.md").read_text()
+    assert report["triggers"] == 4
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_a_bag_from_rosbags_own_writer_reads_the_same(tmp_path, compress):
     bag = record_with_rosbags(tmp_path / "standard", compress=compress)
