@@ -14,16 +14,9 @@ from sensor_msgs.msg import Image
 from competency_cf.ros.diagnostics import ERROR, OK, WARN
 from competency_cf.ros.image_codec import tensor_to_msg
 from competency_cf.ros.pipeline import start
+from scenarios import DARKENING, NOMINAL
 
 pytestmark = pytest.mark.ros
-
-DARKENING = """
-segments:
-  - {cause: nominal, seconds: 1.0}
-  - {cause: brightness, seconds: 2.0, factor: 0.4}
-  - {cause: nominal, seconds: 1.0}
-"""
-NOMINAL = "segments: [{cause: nominal, seconds: 1.0}]"  # competent frames at 10 Hz
 
 
 @pytest.fixture(scope="module")

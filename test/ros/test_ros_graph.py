@@ -16,18 +16,10 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
 from competency_cf.ros.image_codec import encode
+from scenarios import DARKENING
 
 pytestmark = pytest.mark.ros
 
-# Darkening: every low frame of it is explained as brightness with a wide margin in every mode
-# (at x2 brighter, some frames sit near a brightness / spatial tie and the test would measure the
-# explainer's coin toss, not the wiring).
-SCENARIO = """
-segments:
-  - {cause: nominal, seconds: 1.0}
-  - {cause: brightness, seconds: 2.0, factor: 0.4}
-  - {cause: nominal, seconds: 1.0}
-"""
 SHORT_LOOP = """
 segments:
   - {cause: nominal, seconds: 0.5}
@@ -41,7 +33,7 @@ def _stamp(header):
 
 def test_brightness_segment_is_detected_counterfactualised_and_explained(graph, tmp_path):
     scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(DARKENING)
     # No budget on LGD: the test checks what it finds, not how fast.
     nodes = [graph.node("perception_node", cooldown_s=30.0),
              graph.node("counterfactual_node", lgd_budget_ms=60000.0),
