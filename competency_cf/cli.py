@@ -151,7 +151,36 @@ def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500,
     # The robot's LNN bank: calibration latents, so nodes need not render the calibration split.
     LatentNearestNeighbor(estimator).fit(data.calibration.images).save_bank(
         models / LNN_BANK_FILE)
+    return _fit_unsure(estimator, domain, models)
+
+
+def _fit_unsure(estimator, domain, models: Path, seed: int = 0,
+                budget: float | None = None) -> Path:
+    from competency_cf.explain.descriptor_explainer import FILE_NAME, DescriptorExplainer
+    from competency_cf.explain.training_set import fit_unsure_rule
+    from competency_cf.explain.unsure import DEFAULT_BUDGET
+
+    path = models / FILE_NAME
+    explainer = DescriptorExplainer.load(path)
+    explainer.unsure_rule, frames = fit_unsure_rule(
+        explainer, estimator, domain, models, seed=seed,
+        budget=DEFAULT_BUDGET if budget is None else budget)
+    explainer.save(path)
+    rule = explainer.unsure_rule
+    print(f"unsure rule on {frames} fit-group frames: distance limit {rule.distance_limit:.1f}, "
+          "margin limits " + ", ".join(f"{mode} {limit:.3f}"
+                                       for mode, limit in rule.margin_limits.items()))
     return path
+
+
+def cmd_fit_unsure(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+
+    models = _models_dir(args)
+    path = _fit_unsure(load_estimator(models, args.device), get_domain(args.domain), models,
+                       args.seed, args.budget)
+    print(f"wrote {path}")
+    return 0
 
 
 def _fit_fused(models: Path, data, threshold: float, default: bool = False,
@@ -200,7 +229,9 @@ def cmd_fit_explainer(args) -> int:
 
 def cmd_explain_eval(args) -> int:
     from competency_cf.competency.parce import load_estimator
-    from competency_cf.competency.shifted_set import build_shifted_set
+    from competency_cf.competency.shifted_set import build_shifted_set, merge_shifted
+    from competency_cf.data.cause_implementations import (IMPLEMENTATIONS,
+                                                          OUTSIDE_IMPLEMENTATIONS)
     from competency_cf.evaluation.explanation_report import evaluate_explanations
     from competency_cf.evaluation.shift_report import evaluate_shifted_explanations
     from competency_cf.explain.factory import build_explainer
@@ -225,7 +256,9 @@ def cmd_explain_eval(args) -> int:
     print(f"wrote {out}/{stem}.md, .json")
     if args.no_shift:
         return 0
-    shifted = build_shifted_set(estimator, domain, args.shift_per_implementation, args.seed)
+    shifted = merge_shifted([build_shifted_set(
+        estimator, domain, args.shift_per_implementation, args.seed, implementations=chosen)
+        for chosen in (IMPLEMENTATIONS, OUTSIDE_IMPLEMENTATIONS)])
     shift_report = evaluate_shifted_explanations(
         explainer, estimator, domain.name, shifted, data.calibration.images, args.seed,
         args.shift_per_implementation)
@@ -602,6 +635,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "implementations of each cause (data/cause_implementations.py; default: "
                      "500, 0: none)")
     fit.set_defaults(handler=cmd_fit_explainer)
+
+    unsure = commands.add_parser("fit-unsure", help="fit when the descriptor explainer answers "
+                                 "'unsure' (a tie or no known cause fits), on known-cause frames "
+                                 "of the fit group")
+    _add_domain(unsure)
+    _add_models(unsure)
+    unsure.add_argument("--budget", type=float, default=None,
+                        help="share of known-cause frames each criterion (tie, no fit) may call "
+                        "unsure (default: 0.025)")
+    unsure.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="seed of the frames (default: 0)")
+    unsure.set_defaults(handler=cmd_fit_unsure)
 
     fused = commands.add_parser("fit-fused", help="fit the fused competency estimator "
                                 "(fused.json) for existing models")

@@ -6,7 +6,9 @@ cause or one formula. Here every cause has several implementations (other formul
 strengths, the robustness benchmark's corruptions and pastes), each in a group fixed in code:
 
 - "fit": may be used to fit or tune the explainer;
-- "held_out": for reporting only (leave-one-implementation-out per cause).
+- "held_out": for reporting only (leave-one-implementation-out per cause);
+- "outside" (`OUTSIDE_IMPLEMENTATIONS`): causes outside the explainer's label set (a colour
+  cast, a rolling-shutter skew), for reporting how often the answer is "unsure".
 
 The robustness benchmark's own groups are respected: only `TUNING_CORRUPTIONS` and
 `TUNING_PASTES` appear in "fit"; every other ImageNet-C corruption and paste source used here is
@@ -35,6 +37,9 @@ from competency_cf.data.dataset import check_each_image
 from competency_cf.explain.explanation import HIGH, LOW
 
 GROUPS: tuple[str, ...] = ("fit", "held_out")
+# Cause and group of the degradations outside the explainer's label set: nothing is fitted on
+# them; a good explainer answers "unsure" about them.
+OUTSIDE = "outside"
 # Image indices of the fresh renders of the shifted set (robustness uses 2,000,000 and
 # exploratory work 3,000,000): never used for training, calibration, tests or benchmarks.
 SHIFT_RENDER_INDEX = 4_000_000
@@ -165,6 +170,28 @@ def bilinear_resample(images: torch.Tensor, block: float) -> torch.Tensor:
                          align_corners=False).clamp(0.0, 1.0)
 
 
+# ------------------------------------------------- causes outside the explainer's label set
+
+def colour_cast(images: torch.Tensor, amount: float) -> torch.Tensor:
+    """A warm white-balance error: red gained by 1 + amount, blue by 1 - amount."""
+    gains = torch.tensor([1.0 + amount, 1.0, 1.0 - amount], dtype=images.dtype,
+                         device=images.device).view(1, 3, 1, 1)
+    return (images * gains).clamp(0.0, 1.0)
+
+
+def rolling_shutter_skew(images: torch.Tensor, slope: float) -> torch.Tensor:
+    """Rows read out while the camera pans: row y shifts sideways by slope * y pixels (edges
+    replicated)."""
+    height, width = images.shape[-2:]
+    rows = torch.linspace(-1.0, 1.0, height, dtype=images.dtype, device=images.device)
+    columns = torch.linspace(-1.0, 1.0, width, dtype=images.dtype, device=images.device)
+    y, x = torch.meshgrid(rows, columns, indexing="ij")
+    shift = slope * (y + 1.0) * (height - 1) / 2.0 * 2.0 / (width - 1)  # pixels -> grid units
+    grid = torch.stack([x - shift, y], dim=-1).expand(len(images), height, width, 2)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                         align_corners=True).clamp(0.0, 1.0)
+
+
 # ----------------------------------------------------------------------------- adapters
 
 def _deterministic(function: Callable[[torch.Tensor, float], torch.Tensor]) -> Transform:
@@ -240,11 +267,11 @@ class CauseImplementation:
     description: str = ""
 
     def __post_init__(self):
-        if self.cause not in CAUSES:
+        if self.cause not in CAUSES and (self.cause, self.group) != (OUTSIDE, OUTSIDE):
             raise ValueError(f"{self.name}: unknown cause {self.cause!r}")
         if self.direction not in (HIGH, LOW):
             raise ValueError(f"{self.name}: direction must be {HIGH!r} or {LOW!r}")
-        if self.group not in GROUPS:
+        if self.group not in GROUPS + (OUTSIDE,):
             raise ValueError(f"{self.name}: group must be one of {', '.join(GROUPS)}")
         if self.strengths is not None and (
                 len(self.strengths) != 2 or not all(math.isfinite(s) for s in self.strengths)
@@ -381,7 +408,16 @@ def _implementations() -> tuple[CauseImplementation, ...]:
 
 
 IMPLEMENTATIONS: tuple[CauseImplementation, ...] = _implementations()
-_BY_NAME: dict[str, CauseImplementation] = {impl.name: impl for impl in IMPLEMENTATIONS}
+OUTSIDE_IMPLEMENTATIONS: tuple[CauseImplementation, ...] = (
+    CauseImplementation("colour_cast", OUTSIDE, HIGH, OUTSIDE, (0.15, 0.5),
+                        _deterministic(colour_cast),
+                        description="warm white-balance error (red up, blue down)"),
+    CauseImplementation("rolling_shutter_skew", OUTSIDE, HIGH, OUTSIDE, (0.2, 0.7),
+                        _deterministic(rolling_shutter_skew),
+                        description="rows shifted sideways in proportion to their height"),
+)
+_BY_NAME: dict[str, CauseImplementation] = {
+    impl.name: impl for impl in IMPLEMENTATIONS + OUTSIDE_IMPLEMENTATIONS}
 
 
 def get_implementation(name: str) -> CauseImplementation:

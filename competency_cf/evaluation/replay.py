@@ -373,8 +373,11 @@ class Replayer:
                               header=header, cause=explanation.cause,
                               direction=explanation.direction,
                               confidence=float(explanation.confidence),
-                              region=explanation.region, text=explanation.text, unsure=False,
-                              candidates=[], candidate_confidences=np.zeros(0, np.float32),
+                              region=explanation.region, text=explanation.text,
+                              unsure=explanation.unsure,
+                              candidates=[cause for cause, _ in explanation.candidates],
+                              candidate_confidences=np.array(
+                                  [p for _, p in explanation.candidates], np.float32),
                               method=counterfactual.method, backend=explanation.backend,
                               competency_before=before, competency_after=after, final=final,
                               milliseconds=explanation.seconds * 1000.0))

@@ -19,11 +19,12 @@ import torch
 from tqdm import tqdm
 
 from competency_cf.competency.shifted_set import ShiftedSet
-from competency_cf.data.cause_implementations import (GROUPS, SHIFT_RENDER_INDEX,
+from competency_cf.data.cause_implementations import (GROUPS, OUTSIDE, SHIFT_RENDER_INDEX,
                                                       get_implementation)
 from competency_cf.data.causes import CAUSES
 from competency_cf.evaluation.explanation_report import COUNTERFACTUALS, explain_images
-from competency_cf.explain.grading import grade, mentioned_cause
+from competency_cf.explain.explanation import UNSURE
+from competency_cf.explain.grading import grade, mentioned_cause, said_unsure
 
 GROUP_TITLES = {"fit": "Fit implementations (may be used to fit the explainer)",
                 "held_out": "Held-out implementations (reporting only)"}
@@ -39,7 +40,8 @@ class ShiftRow:
     average: dict[str, float]                      # group -> mean over causes
     by_implementation: dict[str, float]            # implementation -> accuracy
     confusion: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-    # group -> true cause -> cause the text names -> count
+    # group -> true cause -> cause the text names ("unsure" when it names none) -> count
+    unsure: dict[str, float] = field(default_factory=dict)  # group -> share answered unsure
 
 
 @dataclass
@@ -75,12 +77,29 @@ class ShiftReport:
                  "automatically by cause and direction; the average is over causes."]
         header = ["| counterfactual | " + " | ".join(CAUSES) + " | average |",
                   "| --- |" + " --- |" * (len(CAUSES) + 1)]
+        header = [header[0] + " answered unsure |", header[1] + " --- |"]
         for group in GROUPS:
             lines += ["", f"## {GROUP_TITLES[group]}: {self.frames(group)} frames", ""] + header
             for row in self.rows:
                 cells = " | ".join(_percent(row.accuracy[group][c]) for c in CAUSES)
                 lines.append(f"| {row.counterfactual} | {cells} | "
-                             f"{_percent(row.average[group], 1)} |")
+                             f"{_percent(row.average[group], 1)} | "
+                             f"{_percent(row.unsure.get(group, math.nan), 1)} |")
+        outside = [impl for impl in self.implementations if impl.group == OUTSIDE]
+        if outside:
+            lines += ["", f"## Causes outside the label set: {self.frames(OUTSIDE)} frames", "",
+                      "Share answered unsure (the right answer: none of the explainer's causes "
+                      "applies); otherwise the cause it named.", "",
+                      "| counterfactual | " + " | ".join(i.name for i in outside)
+                      + " | answered unsure | named instead |",
+                      "| --- |" + " --- |" * (len(outside) + 2)]
+            for row in self.rows:
+                cells = " | ".join(_percent(row.by_implementation[i.name]) for i in outside)
+                named = row.confusion.get(OUTSIDE, {}).get(OUTSIDE, {})
+                instead = ", ".join(f"{cause} {count}" for cause, count in sorted(
+                    named.items(), key=lambda item: -item[1]) if cause != UNSURE) or "-"
+                lines.append(f"| {row.counterfactual} | {cells} | "
+                             f"{_percent(row.unsure.get(OUTSIDE, math.nan), 1)} | {instead} |")
         names = [row.counterfactual for row in self.rows]
         lines += ["", "## Per implementation", "",
                   "| implementation | cause | direction | group | strengths | kept / tried | "
@@ -153,8 +172,11 @@ def grade_shifted(texts: list[str], shifted: ShiftedSet, counterfactual: str) ->
     """Accuracy per group and cause, per implementation, and the confusion counts."""
     if len(texts) != len(shifted):
         raise ValueError(f"{len(texts)} explanations for {len(shifted)} frames")
-    correct = np.array([grade(text, str(cause), str(direction)) for text, cause, direction
-                        in zip(texts, shifted.causes, shifted.directions)], dtype=bool)
+    unsure = np.array([said_unsure(text) for text in texts], dtype=bool)
+    # Outside the label set, "unsure" is the right answer.
+    correct = np.array([said if cause == OUTSIDE else grade(text, str(cause), str(direction))
+                        for text, cause, direction, said
+                        in zip(texts, shifted.causes, shifted.directions, unsure)], dtype=bool)
     accuracy = {group: {cause: _share(correct, (shifted.groups == group)
                                       & (shifted.causes == cause)) for cause in CAUSES}
                 for group in GROUPS}
@@ -164,11 +186,14 @@ def grade_shifted(texts: list[str], shifted: ShiftedSet, counterfactual: str) ->
     by_implementation = {name: _share(correct, shifted.implementations == name)
                          for name in shifted.tried}
     confusion: dict[str, dict[str, dict[str, int]]] = {g: {c: {} for c in CAUSES} for g in GROUPS}
-    for text, cause, group in zip(texts, shifted.causes, shifted.groups):
-        said = mentioned_cause(text) or "none"
+    confusion[OUTSIDE] = {OUTSIDE: {}}
+    for text, cause, group, said_none in zip(texts, shifted.causes, shifted.groups, unsure):
+        said = UNSURE if said_none else (mentioned_cause(text) or "none")
         counts = confusion[str(group)][str(cause)]
         counts[said] = counts.get(said, 0) + 1
-    return ShiftRow(counterfactual, accuracy, average, by_implementation, confusion)
+    shares = {group: _share(unsure, shifted.groups == group) for group in GROUPS + (OUTSIDE,)
+              if (shifted.groups == group).any()}
+    return ShiftRow(counterfactual, accuracy, average, by_implementation, confusion, shares)
 
 
 def evaluate_shifted_explanations(explainer, estimator, domain: str, shifted: ShiftedSet,

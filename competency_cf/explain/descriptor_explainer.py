@@ -28,7 +28,9 @@ import torch
 from competency_cf.data.dataset import check_images
 from competency_cf.explain.descriptors import (DESCRIPTORS, busiest_region, describe,
                                                spatial_concentration)
-from competency_cf.explain.explanation import HIGH, LOW, PLACED_CAUSES, Explanation, sentence
+from competency_cf.explain.explanation import (HIGH, LOW, PLACED_CAUSES, UNSURE, Explanation,
+                                               sentence, unsure_sentence)
+from competency_cf.explain.unsure import UnsureRule, cause_probabilities
 
 FILE_NAME = "descriptor_explainer.json"  # next to the models of a domain
 FORMAT = "competency_cf.descriptor_explainer/4"
@@ -132,8 +134,13 @@ class LabelHead:
         return cls(network.requires_grad_(False), mean, scale)
 
     @torch.no_grad()
+    def inputs(self, features: torch.Tensor) -> torch.Tensor:
+        """What the network sees: squashed and standardised features."""
+        return (torch.asinh(features) - self.mean) / self.scale
+
+    @torch.no_grad()
     def probabilities(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.network((torch.asinh(features) - self.mean) / self.scale), 1)
+        return torch.softmax(self.network(self.inputs(features)), 1)
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
@@ -166,6 +173,7 @@ class DescriptorExplainer:
     def __init__(self, features: DescriptorFeatures):
         self.features = features
         self.heads: dict[str, LabelHead] = {}
+        self.unsure_rule: UnsureRule | None = None  # None: always name the best cause
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor, labels: torch.Tensor,
@@ -188,15 +196,22 @@ class DescriptorExplainer:
                       counterfactuals: torch.Tensor | None = None) -> torch.Tensor:
         """(N, len(LABELS)); with a counterfactual, the mean of both heads' probabilities (the
         original's own descriptors stay informative when a counterfactual differs a lot)."""
+        return self.evidence(images, counterfactuals)[0]
+
+    def evidence(self, images: torch.Tensor, counterfactuals: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The label probabilities and the alone head's inputs (what the unsure rule reads)."""
         mode = "alone" if counterfactuals is None else "paired"
         if mode not in self.heads:
             raise RuntimeError(f"the descriptor explainer has no '{mode}' head: fit it first")
         features = self.features.transform(images, counterfactuals)
         # The paired layout starts with the alone features: describe the original only once.
-        alone = self.heads["alone"].probabilities(features[:, :len(DESCRIPTORS)])
+        alone_features = features[:, :len(DESCRIPTORS)]
+        alone = self.heads["alone"].probabilities(alone_features)
+        inputs = self.heads["alone"].inputs(alone_features)
         if counterfactuals is None:
-            return alone
-        return (alone + self.heads["paired"].probabilities(features)) / 2.0
+            return alone, inputs
+        return (alone + self.heads["paired"].probabilities(features)) / 2.0, inputs
 
     def explain(self, images: torch.Tensor, counterfactuals: torch.Tensor | None = None,
                 method: str = "None") -> list[Explanation]:
@@ -208,22 +223,33 @@ class DescriptorExplainer:
             if counterfactuals.shape != images.shape:
                 raise ValueError(f"counterfactuals {tuple(counterfactuals.shape)} do not match "
                                  f"images {tuple(images.shape)}")
-        probabilities = self.probabilities(images, counterfactuals)
+        probabilities, inputs = self.evidence(images, counterfactuals)
         regions = (busiest_region(images, counterfactuals) if counterfactuals is not None
                    else [""] * len(images))
-        cause_names = list(dict.fromkeys(cause for cause, _ in LABELS))
+        label_causes = [cause for cause, _ in LABELS]
+        names, by_cause = cause_probabilities(probabilities, label_causes)
+        if self.unsure_rule is not None:
+            unsure, pairs = self.unsure_rule.unsure(
+                inputs, probabilities, "alone" if counterfactuals is None else "paired",
+                label_causes)
+        else:
+            unsure, pairs = torch.zeros(len(images), dtype=torch.bool), None
         explanations = []
         for row, best in enumerate(probabilities.argmax(dim=1).tolist()):
             cause, direction = LABELS[best]
-            by_cause = {name: 0.0 for name in cause_names}
-            for (name, _), p in zip(LABELS, probabilities[row].tolist()):
-                by_cause[name] += p
+            scores = {name: round(float(p), 4) for name, p in zip(names, by_cause[row])}
+            if unsure[row]:
+                first, p, second, q = pairs[row]
+                explanations.append(Explanation(
+                    cause=UNSURE, direction="", confidence=p,
+                    text=unsure_sentence(first, p, second, q), counterfactual=method,
+                    backend=self.backend, scores=scores, candidates=[(first, p), (second, q)]))
+                continue
             region = regions[row] if cause in PLACED_CAUSES else ""
             explanations.append(Explanation(
                 cause=cause, direction=direction, confidence=float(probabilities[row, best]),
                 text=sentence(cause, direction, region), counterfactual=method,
-                backend=self.backend, scores={k: round(v, 4) for k, v in by_cause.items()},
-                region=region))
+                backend=self.backend, scores=scores, region=region))
         elapsed = (time.perf_counter() - started) / max(1, len(explanations))
         for explanation in explanations:
             explanation.seconds = elapsed
@@ -236,6 +262,8 @@ class DescriptorExplainer:
                    "labels": [list(label) for label in LABELS],
                    "features": {k: v.tolist() for k, v in self.features.stats.items()},
                    "heads": {mode: head.to_dict() for mode, head in self.heads.items()}}
+        if self.unsure_rule is not None:
+            payload["unsure"] = self.unsure_rule.to_dict()
         Path(path).write_text(json.dumps(payload) + "\n")
 
     @classmethod
@@ -258,6 +286,8 @@ class DescriptorExplainer:
                                for mode, entries in payload["heads"].items() if mode in MODES}
             if "alone" not in explainer.heads:
                 raise ValueError("no 'alone' head")
+            if "unsure" in payload:
+                explainer.unsure_rule = UnsureRule.from_dict(payload["unsure"])
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a descriptor explainer file ({error})") from error
         return explainer

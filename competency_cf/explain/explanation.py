@@ -9,6 +9,14 @@ HIGH, LOW = "high", "low"
 
 # Causes whose sentence names where in the view they are.
 PLACED_CAUSES = ("spatial",)
+# The cause of an explanation that names no single cause (two candidates instead).
+UNSURE = "unsure"
+
+# How an unsure sentence names a candidate cause.
+_CANDIDATE_PHRASES = {
+    "spatial": "an unfamiliar object or structure", "brightness": "a change in brightness",
+    "contrast": "a change in contrast", "saturation": "a change in colour saturation",
+    "noise": "noise", "pixelation": "pixelation"}
 
 _SENTENCES = {
     ("brightness", HIGH): "The image is much brighter than the images the classifier was trained "
@@ -41,6 +49,15 @@ def sentence(cause: str, direction: str, region: str = "") -> str:
         raise ValueError(f"no sentence for cause {cause!r} with direction {direction!r}") from None
 
 
+def unsure_sentence(first: str, p: float, second: str, q: float) -> str:
+    """The honest answer when no single cause is supported: the two best candidates."""
+    def phrase(cause: str) -> str:
+        return _CANDIDATE_PHRASES.get(cause, cause)
+
+    return (f"The cause is unclear: the image is unlike the training images, most likely "
+            f"because of {phrase(first)} ({p:.0%}) or {phrase(second)} ({q:.0%}).")
+
+
 @dataclass
 class Explanation:
     """Why one image had low competency.
@@ -49,7 +66,8 @@ class Explanation:
     confidence: in [0, 1]; text: the one-sentence explanation; counterfactual: the method whose
     image was compared ("None" without one); scores: per-cause evidence behind the choice;
     seconds: time taken per explanation; region: where in the view, for PLACED_CAUSES ("upper
-    left", ...; empty otherwise).
+    left", ...; empty otherwise). An unsure explanation has cause UNSURE, no direction, and
+    `candidates`: the two most likely causes with their probabilities, best first.
     """
 
     cause: str
@@ -61,6 +79,11 @@ class Explanation:
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     region: str = ""
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def unsure(self) -> bool:
+        return self.cause == UNSURE
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -3,7 +3,7 @@
 The paper graded explanations by hand. Here keyword patterns per cause find the cause mentioned
 first; for brightness, contrast and saturation, direction words decide whether the rationale is
 inverted (saying "too dark" about an over-bright image is wrong). A sentence that names the right
-cause without any direction counts as correct.
+cause without any direction counts as correct; one that says the cause is unclear names none.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ DIRECTION_PATTERNS: dict[tuple[str, str], str] = {
 }
 
 DIRECTIONAL = ("brightness", "contrast", "saturation")
+# An explanation that declines to name one cause (it may still list candidates).
+UNSURE_PATTERN = (r"cause is (unclear|uncertain|unknown)|unsure (of|about|what|which)|"
+                  r"(cannot|can't|can not) tell (which|what)")
 
 
 def _first(pattern: str, text: str) -> int | None:
@@ -69,9 +72,15 @@ def true_direction(cause: str, factor: float) -> str:
     return HIGH
 
 
+def said_unsure(text: str) -> bool:
+    """Whether `text` declines to name a single cause."""
+    return re.search(UNSURE_PATTERN, text.lower()) is not None
+
+
 def grade(text: str, cause: str, direction: str = HIGH) -> bool:
-    """Whether `text` names `cause` first, without inverting its direction."""
-    if mentioned_cause(text) != cause:
+    """Whether `text` names `cause` first, without inverting its direction. An unsure answer
+    names no cause, so it is never correct here."""
+    if said_unsure(text) or mentioned_cause(text) != cause:
         return False
     said = mentioned_direction(text, cause)
     return said is None or said == direction

@@ -25,9 +25,10 @@ from competency_cf.data.cause_implementations import implementations
 from competency_cf.data.causes import CAUSES
 from competency_cf.data.dataset import DomainData
 from competency_cf.data.domains import Domain
-from competency_cf.explain.descriptor_explainer import (DescriptorExplainer, DescriptorFeatures,
-                                                        label_index)
+from competency_cf.explain.descriptor_explainer import (LABELS, DescriptorExplainer,
+                                                        DescriptorFeatures, label_index)
 from competency_cf.explain.grading import true_direction
+from competency_cf.explain.unsure import DEFAULT_BUDGET, UnsureRule
 
 EXAMPLE_SET_PER_CAUSE = 100  # anomalies the evaluation example set already uses
 TRAINING_COUNTERFACTUALS = ("Reco", "LNN")  # fast; LGD counterfactuals look like Reco's
@@ -91,3 +92,35 @@ def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: Do
                            .generate(images).images for name in counterfactuals]
     explainer = DescriptorExplainer(features).fit(images, labels, counterfactual_sets)
     return explainer, {cause: causes.count(cause) for cause in CAUSES}
+
+
+UNSURE_FRAMES_PER_IMPLEMENTATION = 40
+UNSURE_SEED_OFFSET = 1000  # other frames than `explain-eval`'s fit group at the same seed
+
+
+def fit_unsure_rule(explainer: DescriptorExplainer, estimator: ParceEstimator, domain: Domain,
+                    models, per_implementation: int = UNSURE_FRAMES_PER_IMPLEMENTATION,
+                    seed: int = 0, budget: float = DEFAULT_BUDGET,
+                    show_progress: bool = True) -> tuple[UnsureRule, int]:
+    """Fit the explainer's unsure rule on low-competency fresh renders degraded by the fit
+    group's implementations (known causes only), as the nodes explain them: alone, and paired
+    with the Reco and LNN counterfactuals (LNN from the models' bank). The rule and the
+    number of frames it was fitted on."""
+    from pathlib import Path
+
+    from competency_cf.competency.shifted_set import build_shifted_set
+    from competency_cf.counterfactual.methods import LNN_BANK_FILE, LatentNearestNeighbor
+
+    frames = build_shifted_set(estimator, domain, per_implementation,
+                               seed + UNSURE_SEED_OFFSET, implementations=implementations(
+                                   group="fit"), show_progress=show_progress)
+    labels = torch.tensor([label_index(cause, direction)
+                           for cause, direction in zip(frames.causes, frames.directions)])
+    methods = [build_method("Reco", estimator),
+               LatentNearestNeighbor(estimator).load_bank(Path(models) / LNN_BANK_FILE)]
+    probabilities, inputs = explainer.evidence(frames.images)
+    paired = torch.cat([explainer.evidence(frames.images, method.generate(frames.images).images)[0]
+                        for method in methods])
+    rule = UnsureRule.fit(inputs, labels, len(LABELS), {"alone": probabilities, "paired": paired},
+                          [cause for cause, _ in LABELS], budget)
+    return rule, len(frames)

@@ -195,7 +195,10 @@ class ExplainerNode(ManagedNode):
         self.detail_pub.publish(Explanation(
             header=header, cause=explanation.cause, direction=explanation.direction,
             confidence=float(explanation.confidence), region=explanation.region,
-            text=explanation.text, method=method, backend=explanation.backend,
+            text=explanation.text, unsure=explanation.unsure,
+            candidates=[cause for cause, _ in explanation.candidates],
+            candidate_confidences=[float(p) for _, p in explanation.candidates],
+            method=method, backend=explanation.backend,
             competency_before=counterfactual.competency_before,
             competency_after=counterfactual.competency_after, final=counterfactual.final,
             milliseconds=explanation.seconds * 1000.0))

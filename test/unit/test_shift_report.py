@@ -73,3 +73,22 @@ def test_report_has_both_groups_and_writes_its_files(setup, descriptor_explainer
     assert (tmp_path / "explanations_shift.md").read_text() == markdown
     assert (tmp_path / "explanations_shift.png").stat().st_size > 5_000
     assert set(CAUSES) == set(saved["rows"][0]["accuracy"]["fit"])
+
+
+def test_outside_the_label_set_unsure_is_the_right_answer():
+    from competency_cf.data.cause_implementations import OUTSIDE
+    from competency_cf.explain.explanation import unsure_sentence
+
+    frames = [("colour_cast", OUTSIDE, HIGH, OUTSIDE)] * 3 + [("gain_darken", "brightness", LOW,
+                                                              "fit")]
+    names, causes, directions, groups = (np.array(column) for column in zip(*frames))
+    shifted = ShiftedSet(torch.zeros((4, 3, 8, 8)), causes, directions, names, groups,
+                         np.ones(4), np.zeros(4), np.arange(4), 0.9,
+                         {"colour_cast": 3, "gain_darken": 1})
+    unsure = unsure_sentence("saturation", 0.5, "brightness", 0.3)
+    texts = [unsure, unsure, sentence("saturation", HIGH), unsure]
+    row = grade_shifted(texts, shifted, "None")
+    assert row.by_implementation["colour_cast"] == pytest.approx(2 / 3)
+    assert row.unsure == {"fit": 1.0, OUTSIDE: pytest.approx(2 / 3)}
+    assert row.accuracy["fit"]["brightness"] == 0.0  # unsure about a known cause is not right
+    assert row.confusion[OUTSIDE][OUTSIDE] == {"unsure": 2, "saturation": 1}
