@@ -104,7 +104,7 @@ def host_port(address: str) -> tuple[str, int] | None:
 
 def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """Fail at once where nothing listens: ray.init has no timeout and retries such an address
-    for many minutes (20 tries of about 35 s in Ray 2.x) before it gives up."""
+    for many minutes (20 tries of half a minute or more in Ray 2.60) before it gives up."""
     where = host_port(address)
     if where is None:
         return
