@@ -30,7 +30,8 @@ setup(
         *share("models"),
     ],
     install_requires=["setuptools"],
-    extras_require={"gpu": ["onnxruntime-gpu>=1.18"]},
+    # fleet: `competency-cf report/replay --ray ADDRESS` on a Ray cluster
+    extras_require={"gpu": ["onnxruntime-gpu>=1.18"], "fleet": ["ray>=2.40"]},
     zip_safe=True,
     maintainer="competency_cf maintainers",
     maintainer_email="maintainers@competency-cf.org",

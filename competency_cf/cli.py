@@ -531,7 +531,7 @@ def cmd_record(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from competency_cf.evaluation.replay import ReplaySettings, replay_bag
+    from competency_cf.evaluation.replay import ReplaySettings, replay_bags
 
     models = list(args.models) + ([args.compare] if args.compare is not None else [])
     settings = ReplaySettings(
@@ -539,25 +539,34 @@ def cmd_replay(args) -> int:
         hysteresis=args.hysteresis, cooldown_s=args.cooldown, lgd_iterations=args.lgd_iterations,
         seed=args.seed, batch_size=args.batch,
         camera_topics=tuple(t for t in (args.camera_topic or "").split(",") if t))
-    results = replay_bag(args.bag, models, args.out, settings, progress=not args.quiet)
-    for label, result in zip("AB" if len(results) > 1 else " ", results):
-        name = f"{label}: " if len(results) > 1 else ""
-        print(f"{name}{len(result.frames)} frames, {len(result.triggers)} triggers, "
-              f"{result.frames_per_s:.1f} frames/s -> {result.bag.parent}")
-    if len(results) == 2:
-        print(f"comparison: {results[0].bag.parent.parent / 'comparison.md'}")
-    damaged = [r for r in results if r.damage]
-    for result in damaged[:1]:
-        print(f"warning: damaged recording {result.source}: {result.damage}; replayed the "
-              "frames before the damage", file=sys.stderr)
-    return 1 if damaged else 0
+    rows = replay_bags(args.bags, models, args.out, settings, jobs=args.jobs,
+                       ray_address=args.ray, progress=not args.quiet)
+    for row in rows:
+        if row["error"]:
+            print(f"{row['path']}: error: {row['error']}", file=sys.stderr)
+            continue
+        for label, run in zip("AB", row["runs"]):
+            parts = ([row["bag"]] if len(rows) > 1 else []) + \
+                ([label] if len(row["runs"]) > 1 else [])
+            name = " ".join(parts) + ": " if parts else ""
+            print(f"{name}{run['frames']} frames, {run['triggers']} triggers, "
+                  f"{run['frames_per_s']:.1f} frames/s -> {run['out']}")
+        if row["comparison"]:
+            print(f"comparison: {row['comparison']}")
+        if row["damage"]:
+            print(f"warning: damaged recording {row['path']}: {row['damage']}; replayed the "
+                  "frames before the damage", file=sys.stderr)
+    if len(rows) > 1:
+        root = args.out if args.out is not None else Path("results") / "replay"
+        print(f"wrote {root / 'fleet.md'}")
+    return 0 if all(not row["error"] and not row["damage"] for row in rows) else 1
 
 
 def cmd_report(args) -> int:
     from competency_cf.evaluation.run_report import report_bags
 
-    rows = report_bags(args.bags, args.out, jobs=args.jobs, gallery_size=args.gallery,
-                       progress=not args.quiet)
+    rows = report_bags(args.bags, args.out, jobs=args.jobs, ray_address=args.ray,
+                       gallery_size=args.gallery, progress=not args.quiet)
     for row in rows:
         if row.get("error"):
             print(f"{row['path']}: error: {row['error']}", file=sys.stderr)
@@ -567,6 +576,16 @@ def cmd_report(args) -> int:
         root = args.out if args.out is not None else Path("results") / "report"
         print(f"wrote {root / 'fleet.md'}")
     return 0 if all(not row.get("error") and not row.get("damage") for row in rows) else 1
+
+
+def _add_fleet(parser: argparse.ArgumentParser, done: str) -> None:
+    parser.add_argument("--jobs", type=_positive_int, default=1,
+                        help=f"bags {done} in parallel local processes (default: 1)")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help=f"bags {done} as tasks on the Ray cluster whose head is at ADDRESS "
+                        "(host:port; --jobs is then unused, the cluster's CPUs set the "
+                        "parallelism); every node needs this package and the bags, models and "
+                        "--out at the same paths; needs pip install competency_cf[fleet]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -815,25 +834,27 @@ def build_parser() -> argparse.ArgumentParser:
     run_report.add_argument("--out", type=Path, default=None,
                             help="output directory (default: results/report/<bag name>; with "
                             "several bags, one folder per bag in it plus fleet.md)")
-    run_report.add_argument("--jobs", type=_positive_int, default=1,
-                            help="bags reported in parallel processes (default: 1)")
+    _add_fleet(run_report, "reported")
     run_report.add_argument("--gallery", type=_non_negative_int, default=8,
                             help="lowest-competency triggers shown in the gallery (default: 8)")
     run_report.add_argument("--quiet", action="store_true", help="no progress bar")
     run_report.set_defaults(handler=cmd_report)
 
     replay = commands.add_parser(
-        "replay", help="re-score every frame of a recording offline with the perception "
+        "replay", help="re-score every frame of recordings offline with the perception "
         "node's trigger, counterfactuals and descriptor explanations (deterministic), into a "
-        "new recording with its run report; two model directories: a comparison")
-    replay.add_argument("bag", type=Path, metavar="BAG",
+        "new recording with its run report; two model directories: a comparison; several "
+        "bags: in parallel, with a fleet table")
+    replay.add_argument("bags", type=Path, nargs="+", metavar="BAG",
                         help="rosbag2 directory or .mcap/.db3 file holding camera frames")
     replay.add_argument("--models", type=Path, action="append", required=True,
                         help="models directory (give two, or use --compare, to compare)")
     replay.add_argument("--compare", type=Path, default=None, metavar="DIR",
                         help="second models directory: a side-by-side comparison")
     replay.add_argument("--out", type=Path, default=None,
-                        help="output directory (default: results/replay/<bag name>)")
+                        help="output directory (default: results/replay/<bag name>; with "
+                        "several bags, one folder per bag in it plus fleet.md)")
+    _add_fleet(replay, "replayed")
     _add_estimator(replay)
     replay.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     replay.add_argument("--camera-topic", default=None, metavar="T[,T...]",

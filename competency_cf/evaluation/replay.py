@@ -1,4 +1,4 @@
-"""`competency-cf replay BAG --models DIR`: re-score a recorded drive offline.
+"""`competency-cf replay BAG [BAG ...] --models DIR`: re-score recorded drives offline.
 
 Every frame of the recording's camera topics is scored (in batches, no clock, no DDS, nothing
 dropped), the perception node's trigger (`competency.trigger.LowCompetencyTrigger`, the same
@@ -14,7 +14,9 @@ to it. Two model directories give a side-by-side comparison: frames whose low fl
 triggers gained and lost, causes changed.
 
 The recording is read with `bag_stream.BagStream`: rosbag2 directories or bare .mcap/.db3 files
-from any writer; a damaged one is replayed up to the damage, and the replay says so.
+from any writer; a damaged one is replayed up to the damage, and the replay says so. Several
+recordings are replayed in parallel (local processes or a Ray cluster, `fleet.py`), each into its
+own folder, with a fleet table across them.
 """
 
 from __future__ import annotations
@@ -501,3 +503,92 @@ def replay_bag(bag: str | Path, models: list[str | Path], out: str | Path | None
     if len(results) == 2:
         (out / "comparison.md").write_text(compare_markdown(*results), encoding="utf-8")
     return results
+
+
+# --- many recordings -------------------------------------------------------------------------
+
+def replay_bags(bags: list[str | Path], models: list[str | Path], out: str | Path | None = None,
+                settings: ReplaySettings | None = None, jobs: int = 1,
+                ray_address: str | None = None, progress: bool = True,
+                report: bool = True) -> list[dict]:
+    """`replay_bag` for every recording (in `jobs` local processes, or as tasks on the Ray
+    cluster at `ray_address`), one row each (`replay_row`). One recording: into `out` as
+    `replay_bag`; several: into `out/<bag name>/` (default results/replay/), with `fleet.md`
+    tabulating them."""
+    from competency_cf.evaluation.fleet import run_fleet
+    from competency_cf.evaluation.run_report import output_dirs
+
+    if not 1 <= len(models) <= 2:
+        raise ValueError(f"replay takes one or two model directories, got {len(models)}")
+    bags = [Path(b) for b in bags]
+    models = [Path(m) for m in models]
+    root, targets = output_dirs(bags, out, DEFAULT_ROOT)
+    # a bar per message for one recording replayed here; else a bar per recording
+    alone = len(bags) == 1 and not ray_address
+    work = [(bag, models, target, settings, report, progress and alone)
+            for bag, target in zip(bags, targets)]
+    rows = run_fleet(_replay_one, work, jobs=jobs, ray_address=ray_address,
+                     progress=progress and not alone, error_row=_replay_error)
+    if len(bags) > 1:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "fleet.md").write_text(fleet_markdown(rows, models), encoding="utf-8")
+    return rows
+
+
+def replay_row(bag: Path, out: Path, results: list[ReplayResult]) -> dict:
+    """What the fleet table and the command line need of one recording's replay(s)."""
+    from competency_cf.evaluation.run_report import bag_name
+
+    return {"bag": bag_name(bag), "path": str(bag), "out": str(out), "error": None,
+            "damage": next((r.damage for r in results if r.damage), None),
+            "comparison": str(out / "comparison.md") if len(results) == 2 else None,
+            "runs": [{"models": str(r.models), "out": str(r.bag.parent),
+                      "frames": len(r.frames), "low": sum(f.low for f in r.frames),
+                      "triggers": len(r.triggers), "frames_per_s": r.frames_per_s}
+                     for r in results]}
+
+
+def _replay_one(arguments) -> dict:
+    bag, models, out, settings, report, progress = arguments
+    try:
+        results = replay_bag(bag, models, out, settings, progress=progress, report=report)
+    except (OSError, ValueError, RuntimeError) as error:
+        return _replay_error(arguments, str(error))
+    return replay_row(Path(bag), Path(out), results)
+
+
+def _replay_error(arguments, message: str) -> dict:
+    from competency_cf.evaluation.run_report import bag_name
+
+    bag, _, out, *_ = arguments
+    return {"bag": bag_name(bag), "path": str(bag), "out": str(out), "error": message,
+            "damage": None, "comparison": None, "runs": []}
+
+
+def fleet_markdown(rows: list[dict], models: list[Path]) -> str:
+    """The recordings replayed, one line per recording and models directory."""
+    compared = len(models) == 2
+    named = "; ".join(f"{'AB'[n]}: `{m}`" if compared else f"`{m}`"
+                      for n, m in enumerate(models))
+    lines = ["# Replay fleet", "", f"{len(rows)} recording(s) replayed with {named}.", "",
+             "| recording | models | frames | below threshold | triggers | frames/s | "
+             "damaged | replay |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        if row["error"]:
+            lines.append(f"| {row['bag']} | - | - | - | - | - | error: "
+                         f"{row['error'].replace('|', '/')} | - |")
+            continue
+        for n, run in enumerate(row["runs"]):
+            label = "AB"[n] if compared else Path(run["models"]).name
+            lines.append(f"| {row['bag']} | {label} | "
+                         f"{run['frames']} | {run['low']} | {run['triggers']} | "
+                         f"{run['frames_per_s']:.1f} | {'yes' if row['damage'] else 'no'} | "
+                         f"{run['out']}/replay.md |")
+    runs = [run for row in rows for run in row["runs"]]
+    lines += ["", f"Across the fleet: {sum(r['frames'] for r in runs)} frames replayed, "
+              f"{sum(r['low'] for r in runs)} below threshold, "
+              f"{sum(r['triggers'] for r in runs)} triggers; "
+              f"{sum(1 for row in rows if row['error'])} recording(s) failed, "
+              f"{sum(1 for row in rows if row['damage'])} damaged."]
+    return "\n".join(lines) + "\n"

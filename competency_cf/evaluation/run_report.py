@@ -7,7 +7,8 @@ threshold, triggers labelled by cause, scripted segments shaded when the recordi
 competency triggers: frame, counterfactual, explanation) and `report.html`, one self-contained
 page with the figures embedded. The report opens with a global explanation of the run: how much
 of it was below threshold, for which causes, in which stretches, and which causes dominate.
-Several recordings are reported in parallel processes, with a fleet table across them.
+Several recordings are reported in parallel (local processes or a Ray cluster, `fleet.py`), with
+a fleet table across them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,29 @@ def bag_name(path: str | Path) -> str:
     if name == "bag" and path.parent.name:
         return path.parent.name
     return name
+
+
+def unique_names(paths: list[str | Path]) -> list[str]:
+    """Each recording's `bag_name`, a name met before suffixed -2, -3, ..."""
+    names: list[str] = []
+    for path in paths:
+        name, suffix = bag_name(path), 2
+        while name in names:
+            name, suffix = f"{bag_name(path)}-{suffix}", suffix + 1
+        names.append(name)
+    return names
+
+
+def output_dirs(paths: list[str | Path], out: str | Path | None,
+                default_root: Path) -> tuple[Path, list[Path]]:
+    """The fleet's root and each recording's output directory: one recording goes into `out`
+    (default `default_root/<bag name>`), several into `<root>/<bag name>/` (root: `out`, else
+    `default_root`)."""
+    root = Path(out) if out is not None else default_root
+    names = unique_names(paths)
+    if len(names) == 1:
+        return root, [Path(out) if out is not None else default_root / names[0]]
+    return root, [root / name for name in names]
 
 
 def summarize_bag(path: str | Path, progress: bool = False, **options) -> tuple[RunSummary,
@@ -483,7 +507,12 @@ def _report_one(arguments) -> dict:
     try:
         return report_bag(path, out, **options)
     except (OSError, ValueError, RuntimeError) as error:
-        return {"bag": bag_name(path), "path": str(path), "out": str(out), "error": str(error)}
+        return _report_error(arguments, str(error))
+
+
+def _report_error(arguments, message: str) -> dict:
+    path, out, _ = arguments
+    return {"bag": bag_name(path), "path": str(path), "out": str(out), "error": message}
 
 
 def fleet_markdown(rows: list[dict]) -> str:
@@ -519,44 +548,20 @@ def fleet_markdown(rows: list[dict]) -> str:
 
 
 def report_bags(paths: list[str | Path], out: str | Path | None = None, jobs: int = 1,
-                progress: bool = True, **options) -> list[dict]:
-    """Report every recording (in `jobs` parallel processes); with more than one, also write
-    `fleet.md` next to the reports. One report: into `out` itself; several: `out/<bag name>/`."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm import tqdm
+                progress: bool = True, ray_address: str | None = None, **options) -> list[dict]:
+    """Report every recording (in `jobs` local processes, or as tasks on the Ray cluster at
+    `ray_address`); with more than one, also write `fleet.md` next to the reports. One report:
+    into `out` itself; several: `out/<bag name>/`."""
+    from competency_cf.evaluation.fleet import run_fleet
 
     paths = [Path(p) for p in paths]
-    root = Path(out) if out is not None else DEFAULT_ROOT
-    names: list[str] = []
-    for path in paths:
-        name, suffix = bag_name(path), 2
-        while name in names:
-            name, suffix = f"{bag_name(path)}-{suffix}", suffix + 1
-        names.append(name)
-    if len(paths) == 1:
-        targets = [Path(out) if out is not None else DEFAULT_ROOT / names[0]]
-    else:
-        targets = [root / name for name in names]
-    if len(paths) == 1 or jobs <= 1:
-        rows = []
-        for path, target in zip(paths, targets):
-            rows.append(_report_one((path, target, {**options,
-                                                    "progress": progress and len(paths) == 1})))
-            if len(paths) > 1 and progress:
-                print(f"{path}: {rows[-1].get('error') or rows[-1]['out']}", file=sys.stderr)
-    else:
-        rows = [None] * len(paths)
-        import multiprocessing
-
-        # spawn: a fork of a process whose DDS or plotting threads run can hang
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
-            futures = {pool.submit(_report_one, (path, target, options)): index
-                       for index, (path, target) in enumerate(zip(paths, targets))}
-            for future in tqdm(as_completed(futures), total=len(futures), unit="bag",
-                               disable=not progress):
-                rows[futures[future]] = future.result()
+    root, targets = output_dirs(paths, out, DEFAULT_ROOT)
+    # a bar per message for one bag reported here; else a bar per bag
+    alone = len(paths) == 1 and not ray_address
+    work = [(path, target, {**options, "progress": progress and alone})
+            for path, target in zip(paths, targets)]
+    rows = run_fleet(_report_one, work, jobs=jobs, ray_address=ray_address,
+                     progress=progress and not alone, error_row=_report_error)
     if len(paths) > 1:
         root.mkdir(parents=True, exist_ok=True)
         (root / "fleet.md").write_text(fleet_markdown(rows), encoding="utf-8")

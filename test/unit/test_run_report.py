@@ -11,7 +11,8 @@ import pytest
 
 from competency_cf.cli import build_parser, main
 from competency_cf.evaluation.bag_stream import BagStream
-from competency_cf.evaluation.run_report import bag_name, report_bag, summarize_bag
+from competency_cf.evaluation.run_report import (bag_name, output_dirs, report_bag,
+                                                 summarize_bag)
 from competency_cf.evaluation.run_summary import RunSummary
 from run_report_bags import BASE_S, drive, record_with_recorder, record_with_rosbags
 
@@ -155,7 +156,21 @@ def test_cli_reports_several_bags_with_a_fleet_table(tmp_path):
     assert fleet.count(FLEET_ROW) == 2 and "| first |" in fleet and "| second |" in fleet
     assert (out / "first" / "report.html").is_file() and (out / "second" / "gallery.png").is_file()
     args = build_parser().parse_args(["report", "a", "b"])
-    assert args.jobs == 1 and args.gallery == 8 and args.out is None
+    assert args.jobs == 1 and args.gallery == 8 and args.out is None and args.ray is None
+
+
+def test_output_folders_of_one_bag_and_of_a_fleet(tmp_path):
+    default = tmp_path / "results"
+    one = tmp_path / "day1" / "bag"
+    assert output_dirs([one], None, default) == (default, [default / "day1"])
+    assert output_dirs([one], tmp_path / "here", default)[1] == [tmp_path / "here"]
+    # several: one folder each, a name met twice suffixed
+    (tmp_path / "day2.mcap").touch()  # a file's name is its stem
+    fleet = [one, tmp_path / "day2.mcap", tmp_path / "other" / "day1" / "bag", tmp_path / "day1"]
+    root, folders = output_dirs(fleet, tmp_path / "out", default)
+    assert root == tmp_path / "out"
+    assert [f.name for f in folders] == ["day1", "day2", "day1-2", "day1-3"]
+    assert all(f.parent == root for f in folders)
 
 
 def test_summary_state_stays_bounded_on_a_long_stream():
