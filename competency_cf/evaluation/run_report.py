@@ -23,12 +23,13 @@ from pathlib import Path
 
 from competency_cf.evaluation.bag_stream import BagStream
 from competency_cf.evaluation.run_summary import UNEXPLAINED, RunSummary
+from competency_cf.explain.explanation import UNSURE
 
 DEFAULT_ROOT = Path("results") / "report"
 FIGURES = ("timeline.png", "causes.png", "gallery.png")
 COLOURS = {"brightness": "#d4a017", "contrast": "#9b51e0", "saturation": "#eb5757",
            "noise": "#8d6e63", "pixelation": "#2d9cdb", "spatial": "#27ae60",
-           UNEXPLAINED: "#bdbdbd"}
+           UNSURE: "#757575", UNEXPLAINED: "#bdbdbd"}
 EXTRA_COLOURS = ("#f2994a", "#56ccf2", "#bb6bd9", "#6fcf97", "#eb5757", "#219653")
 
 

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-DEFAULT_BUDGET = 0.025  # share of known-cause frames each criterion may call unsure
+# Share of known-cause frames each criterion may call unsure. Chosen on lunar's example set
+# among 0.005, 0.01 and 0.025: the largest that keeps its accuracy at 95 % or more with and
+# without a counterfactual (0.01 gave 94.5 % without one).
+DEFAULT_BUDGET = 0.005
 
 
 def cause_probabilities(probabilities: torch.Tensor, label_causes: list[str]

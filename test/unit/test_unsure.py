@@ -4,7 +4,6 @@ a budget on known-cause frames and survives a save/load round trip."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -136,5 +135,5 @@ def test_graded_text_of_known_sentences_is_unchanged():
         text = sentence(cause, direction, "upper left")
         assert mentioned_cause(text) == cause and not said_unsure(text)
     assert not said_unsure("The classifier is uncertain because the image is dark.")
-    assert np.all([said_unsure(t) for t in ("The cause is unclear.", "I cannot tell which cause "
-                                             "it is.")])
+    assert said_unsure("The cause is unclear.")
+    assert said_unsure("I cannot tell which cause it is.")
