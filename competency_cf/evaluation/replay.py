@@ -375,7 +375,11 @@ class Replayer:
                               header=header, cause=explanation.cause,
                               direction=explanation.direction,
                               confidence=float(explanation.confidence),
-                              region=explanation.region, text=explanation.text,
+                              region=explanation.region,
+                              region_grid=len(explanation.region_map),
+                              region_map=np.array(explanation.region_map,
+                                                  np.float32).reshape(-1),
+                              text=explanation.text,
                               unsure=explanation.unsure,
                               candidates=[cause for cause, _ in explanation.candidates],
                               candidate_confidences=np.array(

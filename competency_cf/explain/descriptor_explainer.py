@@ -224,8 +224,8 @@ class DescriptorExplainer:
                 raise ValueError(f"counterfactuals {tuple(counterfactuals.shape)} do not match "
                                  f"images {tuple(images.shape)}")
         probabilities, inputs = self.evidence(images, counterfactuals)
-        regions = (busiest_region(images, counterfactuals) if counterfactuals is not None
-                   else [""] * len(images))
+        regions, maps = (busiest_region(images, counterfactuals) if counterfactuals is not None
+                         else ([""] * len(images), None))
         label_causes = [cause for cause, _ in LABELS]
         names, by_cause = cause_probabilities(probabilities, label_causes)
         if self.unsure_rule is not None:
@@ -245,11 +245,14 @@ class DescriptorExplainer:
                     text=unsure_sentence(first, p, second, q), counterfactual=method,
                     backend=self.backend, scores=scores, candidates=[(first, p), (second, q)]))
                 continue
-            region = regions[row] if cause in PLACED_CAUSES else ""
+            placed = cause in PLACED_CAUSES and maps is not None
+            region = regions[row] if placed else ""
             explanations.append(Explanation(
                 cause=cause, direction=direction, confidence=float(probabilities[row, best]),
                 text=sentence(cause, direction, region), counterfactual=method,
-                backend=self.backend, scores=scores, region=region))
+                backend=self.backend, scores=scores, region=region,
+                region_map=[[round(v, 3) for v in cells] for cells in maps[row].tolist()]
+                if placed else []))
         elapsed = (time.perf_counter() - started) / max(1, len(explanations))
         for explanation in explanations:
             explanation.seconds = elapsed

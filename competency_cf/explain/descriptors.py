@@ -147,9 +147,13 @@ def spatial_concentration(images: torch.Tensor, counterfactuals: torch.Tensor) -
     return top / cells.sum(dim=1).clamp_min(1e-8)
 
 
-def busiest_region(images: torch.Tensor, counterfactuals: torch.Tensor) -> list[str]:
-    """Where the difference concentrates, in words ("upper left", "centre", ...), per image."""
-    return region_names(difference_map(images, counterfactuals))
+def busiest_region(images: torch.Tensor, counterfactuals: torch.Tensor
+                   ) -> tuple[list[str], torch.Tensor]:
+    """Where the difference concentrates, in words ("upper left", "centre", ...), and as
+    (N, GRID, GRID) weights in [0, 1] (1: the busiest cell), per image."""
+    cells = difference_map(images, counterfactuals)
+    heaviest = cells.flatten(1).amax(dim=1).clamp_min(1e-8).view(-1, 1, 1)
+    return region_names(cells), cells / heaviest
 
 
 def region_names(cells: torch.Tensor) -> list[str]:

@@ -66,8 +66,10 @@ class Explanation:
     confidence: in [0, 1]; text: the one-sentence explanation; counterfactual: the method whose
     image was compared ("None" without one); scores: per-cause evidence behind the choice;
     seconds: time taken per explanation; region: where in the view, for PLACED_CAUSES ("upper
-    left", ...; empty otherwise). An unsure explanation has cause UNSURE, no direction, and
-    `candidates`: the two most likely causes with their probabilities, best first.
+    left", ...; empty otherwise); `region_map`: the same as a coarse heat map (rows of weights in
+    [0, 1], 1 where the image differs most from its counterfactual). An unsure explanation has
+    cause UNSURE, no direction, and `candidates`: the two most likely causes with their
+    probabilities, best first.
     """
 
     cause: str
@@ -80,6 +82,7 @@ class Explanation:
     seconds: float = 0.0
     region: str = ""
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    region_map: list[list[float]] = field(default_factory=list)  # rows of weights in [0, 1]
 
     @property
     def unsure(self) -> bool:

@@ -195,6 +195,8 @@ class ExplainerNode(ManagedNode):
         self.detail_pub.publish(Explanation(
             header=header, cause=explanation.cause, direction=explanation.direction,
             confidence=float(explanation.confidence), region=explanation.region,
+            region_grid=len(explanation.region_map),
+            region_map=[float(v) for cells in explanation.region_map for v in cells],
             text=explanation.text, unsure=explanation.unsure,
             candidates=[cause for cause, _ in explanation.candidates],
             candidate_confidences=[float(p) for _, p in explanation.candidates],

@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from competency_cf_msgs.msg import Competency, Explanation
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -97,7 +98,8 @@ class PerceptionNode(ManagedNode):
         self.estimator = self.scorer = None
         self.processed = self.errors = 0
         self.latency_ms = 0.0
-        self.explanations: dict[str, str] = {}  # frame_id -> newest explanation text
+        # frame_id -> the newest explanation's text and heat map (None when it places nothing)
+        self.explanations: dict[str, tuple[str, np.ndarray | None]] = {}
         self._last_warning = 0.0
         self.rate_timer = None
         self._ticks, self._tick_lock = 0, threading.Lock()
@@ -213,7 +215,10 @@ class PerceptionNode(ManagedNode):
 
     # -- work -------------------------------------------------------------------------------
     def _on_explanation(self, msg: Explanation) -> None:
-        self.explanations[msg.header.frame_id] = msg.text
+        grid = int(msg.region_grid)
+        heat_map = (np.asarray(msg.region_map, np.float32).reshape(grid, grid)
+                    if grid and len(msg.region_map) == grid * grid else None)
+        self.explanations[msg.header.frame_id] = (msg.text, heat_map)
 
     def _warn_rate_limited(self, text: str) -> None:
         now = time.monotonic()
@@ -296,9 +301,11 @@ class PerceptionNode(ManagedNode):
             self.get_logger().info(f"low competency {competency:.3f} ({label}"
                                    f"{', ' + camera.name if camera.name else ''}): triggered")
         if self.get_parameter("publish_debug_image").value:
-            text = self.explanations.get(msg.header.frame_id, "")
+            text, heat_map = self.explanations.get(msg.header.frame_id, ("", None))
+            # The map belongs to the trigger's view: shown while competency stays low
             image = debug_overlay(frame, competency, self.threshold, label, text,
-                                  self.get_parameter("debug_image_max_width").value)
+                                  self.get_parameter("debug_image_max_width").value,
+                                  heat_map if competency < self.threshold else None)
             camera.debug_pub.publish(encode(image, "rgb8", msg.header))
 
     def diagnostic_values(self) -> dict[str, str]:

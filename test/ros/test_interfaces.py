@@ -4,6 +4,7 @@ and diagnostics that go up and come back down."""
 
 import shutil
 
+import numpy as np
 import pytest
 from competency_cf_msgs.msg import Competency, Counterfactual, Explanation
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -125,6 +126,34 @@ def test_frames_arrive_as_bytes_and_only_the_scored_one_is_decoded(graph, frames
     camera.frames.put(serialize_message(_msg(clean, "mast", 3)))
     assert node._process() and node.processed == 1
     assert float(camera.last["competency"]) >= node.threshold
+
+
+def test_the_debug_image_tints_the_place_of_a_spatial_explanation_while_competency_is_low(
+        graph, frames):
+    from competency_cf.ros.image_codec import to_rgb
+
+    clean, low = frames
+    node = graph.node("perception_node")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    camera = node.cameras[0]
+    debug = []
+    camera.debug_pub.publish = debug.append  # inactive publisher: read what goes out
+    weights = [0.0] * 64
+    weights[7] = 1.0  # the upper-right cell of an 8 x 8 map
+    node._on_explanation(Explanation(text="An unfamiliar object in the upper right.",
+                                     region="upper right", region_grid=8, region_map=weights))
+    for image in (low, clean):
+        camera.frames.put(_msg(image, "", 1))
+        assert node._process()
+        shown = to_rgb(debug[-1])
+        side, scale = shown.shape[1], shown.shape[1] // 64  # small frames are enlarged
+        original = to_rgb(tensor_to_msg(image)).repeat(scale, 0).repeat(scale, 1)
+        corner = np.s_[:side // 8, -side // 8:]
+        redder = shown[corner][..., 0].astype(int) - original[corner][..., 0]
+        if image is low:  # tinted red while competency is low
+            assert redder.mean() > 20
+        else:  # competent again: the map is gone
+            assert (shown[corner] == original[corner]).all()
 
 
 def test_a_round_that_ran_long_is_made_up_once(graph, frames):

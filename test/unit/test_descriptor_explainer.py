@@ -91,3 +91,24 @@ def test_bad_inputs_are_refused(explainer):
         explainer.explain(images * 3.0)
     with pytest.raises(RuntimeError, match="not fitted"):
         DescriptorFeatures().transform(images)
+
+
+def test_a_placed_cause_carries_its_heat_map_and_others_none():
+    from competency_cf.resources import models_dir
+
+    explainer = DescriptorExplainer.load(models_dir("lunar") / "descriptor_explainer.json")
+    explainer.unsure_rule = None
+    images = torch.full((2, 3, 64, 64), 0.4)
+    counterfactuals = images.clone()
+    images[:, :, :8, 56:] = 1.0  # something bright in the upper-right cell only
+    for label, placed in ((("spatial", "high"), True), (("brightness", "high"), False)):
+        chosen = torch.zeros(2, len(LABELS))
+        chosen[:, LABELS.index(label)] = 1.0
+        explainer.evidence = lambda images, counterfactuals=None: (chosen, torch.zeros(2, 12))
+        explained = explainer.explain(images, counterfactuals, "Reco")
+        if placed:
+            heat = torch.tensor(explained[0].region_map)
+            assert heat.shape == (8, 8) and heat[0, 7] == 1.0 and heat.sum() == 1.0
+            assert explained[0].region == "upper right"
+        else:
+            assert explained[0].region_map == [] and explained[0].region == ""

@@ -66,10 +66,16 @@ def test_spatial_concentration_uniform_vs_one_patch():
     concentration = spatial_concentration(images, changed)
     assert concentration[0] == pytest.approx(TOP_CELLS / GRID ** 2, abs=1e-5)
     assert concentration[1] == pytest.approx(1.0, abs=1e-5)
-    assert busiest_region(images[1:], changed[1:]) == ["upper left"]
+    names, maps = busiest_region(images[1:], changed[1:])
+    assert names == ["upper left"] and maps.shape == (1, GRID, GRID)
+    assert maps[0, 0, 0] == 1.0 and maps[0].sum() == pytest.approx(1.0)  # one hot cell
     changed[1] = 0.5
-    changed[1, :, 28:36, 28:36] = 1.0
-    assert busiest_region(images[1:], changed[1:]) == ["centre"]
+    changed[1, :, 28:36, 28:36] = 1.0  # straddles the four central cells equally
+    names, maps = busiest_region(images[1:], changed[1:])
+    assert names == ["centre"]
+    centre = GRID // 2
+    assert torch.allclose(maps[0, centre - 1:centre + 1, centre - 1:centre + 1],
+                          torch.ones(2, 2)) and maps[0].sum() == pytest.approx(4.0)
 
 
 def _column(name):
