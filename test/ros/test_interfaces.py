@@ -96,13 +96,18 @@ def test_four_cameras_one_batch_per_round_outputs_per_camera(graph, frames):
     assert batches == [4, 3]
 
 
+def _configured_perception(graph):
+    """A configured, inactive perception node (rounds are run by the test) and its camera."""
+    node = graph.node("perception_node")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    return node, node.cameras[0]
+
+
 def test_the_newest_frame_wins_and_the_stale_ones_are_counted(graph, frames):
     """A scorer slower than the camera: of the frames that arrived since the last round, the
     newest is scored and every older one is counted as dropped."""
     clean, _ = frames
-    node = graph.node("perception_node")
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    camera = node.cameras[0]
+    node, camera = _configured_perception(graph)
     scored = []
     camera.competency_pub.publish = scored.append  # inactive publisher: read what goes out
     for second in range(5):
@@ -118,9 +123,7 @@ def test_frames_arrive_as_bytes_and_only_the_scored_one_is_decoded(graph, frames
     from rclpy.serialization import serialize_message
 
     clean, _ = frames
-    node = graph.node("perception_node")
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    camera = node.cameras[0]
+    node, camera = _configured_perception(graph)
     camera.frames.put(b"\x00\x01\x00\x00 not a frame")  # malformed bytes: counted, skipped
     assert not node._process() and node.health.totals["bad_frames"] == 1
     camera.frames.put(serialize_message(_msg(clean, "mast", 3)))
@@ -133,9 +136,7 @@ def test_the_debug_image_tints_the_place_of_a_spatial_explanation_while_competen
     from competency_cf.ros.image_codec import to_rgb
 
     clean, low = frames
-    node = graph.node("perception_node")
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    camera = node.cameras[0]
+    node, camera = _configured_perception(graph)
     debug = []
     camera.debug_pub.publish = debug.append  # inactive publisher: read what goes out
     weights = [0.0] * 64
