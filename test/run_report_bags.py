@@ -166,7 +166,8 @@ def record_with_rosbags(path, compress=False):
                 milliseconds=1.0, final=f["final"])
         return T["competency_cf_msgs/msg/Explanation"](
             header=header(f), cause=f["cause"], direction="high", confidence=0.9, region="",
-            region_grid=0, region_map=np.zeros(0, np.float32), text=f"The {f['cause']} is unusual.", unsure=False, candidates=[],
+            region_grid=0, region_map=np.zeros(0, np.float32),
+            text=f"The {f['cause']} is unusual.", unsure=False, candidates=[],
             candidate_confidences=np.zeros(0, np.float32), method="LGD", backend="descriptor",
             competency_before=before, competency_after=0.8, final=f["final"],
             milliseconds=1.0)
