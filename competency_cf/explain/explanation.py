@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# Directions a cause can take; spatial, noise and pixelation only ever have "more".
+# Directions a cause can take; only brightness, contrast and saturation have "less" (LOW).
 HIGH, LOW = "high", "low"
 
 # Causes whose sentence names where in the view they are.
-PLACED_CAUSES = ("spatial",)
+PLACED_CAUSES = ("spatial", "occlusion", "glare")
 # The cause of an explanation that names no single cause (two candidates instead).
 UNSURE = "unsure"
 
@@ -16,7 +16,8 @@ UNSURE = "unsure"
 _CANDIDATE_PHRASES = {
     "spatial": "an unfamiliar object or structure", "brightness": "a change in brightness",
     "contrast": "a change in contrast", "saturation": "a change in colour saturation",
-    "noise": "noise", "pixelation": "pixelation"}
+    "noise": "noise", "pixelation": "pixelation", "blur": "blur", "haze": "haze or fog",
+    "occlusion": "something covering the lens", "glare": "glare"}
 
 _SENTENCES = {
     ("brightness", HIGH): "The image is much brighter than the images the classifier was trained "
@@ -34,15 +35,26 @@ _SENTENCES = {
     ("noise", HIGH): "The image is covered in grainy noise that the training images do not have.",
     ("pixelation", HIGH): "The image is pixelated: it has a much lower resolution and blockier "
                           "detail than the training images.",
+    ("blur", HIGH): "The image is blurred: its edges and fine detail are smeared, as when the "
+                    "camera is out of focus or moving.",
+    ("haze", HIGH): "Haze, dust or fog veils the view: the scene fades towards a bright, flat "
+                    "wash of light.",
+}
+# Placed causes: {where} becomes " in the <region> of the image" when the region is known.
+_PLACED_SENTENCES = {
+    "spatial": "The image contains an unfamiliar object or structure{where} that does not "
+               "appear in the images the classifier was trained on.",
+    "occlusion": "Something on or in front of the lens hides part of the view{where}: dirt, a "
+                 "drop or an obstruction.",
+    "glare": "Glare from a bright light washes out part of the view{where}.",
 }
 
 
 def sentence(cause: str, direction: str, region: str = "") -> str:
     """One sentence naming the property behind the low competency."""
     if cause in PLACED_CAUSES and direction == HIGH:
-        where = f" in the {region} of the image" if region else ""
-        return (f"The image contains an unfamiliar object or structure{where} that does not "
-                "appear in the images the classifier was trained on.")
+        return _PLACED_SENTENCES[cause].format(where=f" in the {region} of the image"
+                                               if region else "")
     try:
         return _SENTENCES[(cause, direction)]
     except KeyError:
@@ -62,7 +74,8 @@ def unsure_sentence(first: str, p: float, second: str, q: float) -> str:
 class Explanation:
     """Why one image had low competency.
 
-    cause: one of CAUSES; direction: HIGH/LOW (HIGH for spatial, noise and pixelation);
+    cause: one of the explained causes (data.cause_implementations.EXPLAINED_CAUSES); direction:
+    HIGH/LOW (always HIGH but for brightness, contrast and saturation);
     confidence: in [0, 1]; text: the one-sentence explanation; counterfactual: the method whose
     image was compared ("None" without one); scores: per-cause evidence behind the choice;
     seconds: time taken per explanation; region: where in the view, for PLACED_CAUSES ("upper

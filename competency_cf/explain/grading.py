@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from competency_cf.data.causes import CAUSES
+from competency_cf.data.cause_implementations import EXPLAINED_CAUSES
 from competency_cf.explain.explanation import HIGH, LOW
 
 CAUSE_PATTERNS: dict[str, str] = {
@@ -20,7 +20,12 @@ CAUSE_PATTERNS: dict[str, str] = {
     "contrast": r"contrast|washed.out|\bflat\b|faded",
     "saturation": r"saturat|colou?r|vivid|vibrant|muted|gr[ae]yscale|black.and.white",
     "noise": r"nois|grain|speckl|static",
-    "pixelation": r"pixel|resolution|block|jagged",
+    "pixelation": r"pixel|resolution|\bblock(s|y|ier|iness)?\b|jagged",
+    "blur": r"blur|out of focus|defocus|unfocus|smear|soft focus|motion streak",
+    "haze": r"haze|hazy|\bfog|\bmist|dust|smog|veil",
+    "occlusion": r"occlu|obstruct|\blens\b(?! flare)|hides|hidden|\bdirt|smudge|obscur|covered by|"
+                 r"blocked|blocking",
+    "glare": r"glare|flare|dazzl|sun ?light|light source|bloom|reflection",
 }
 
 DIRECTION_PATTERNS: dict[tuple[str, str], str] = {
@@ -50,7 +55,7 @@ def _first(pattern: str, text: str) -> int | None:
 def mentioned_cause(text: str) -> str | None:
     """The cause whose keywords appear first in `text`, or None."""
     text = text.lower()
-    positions = {cause: _first(CAUSE_PATTERNS[cause], text) for cause in CAUSES}
+    positions = {cause: _first(CAUSE_PATTERNS[cause], text) for cause in EXPLAINED_CAUSES}
     found = {cause: at for cause, at in positions.items() if at is not None}
     return min(found, key=found.get) if found else None
 

@@ -16,16 +16,23 @@ PADDING = 10  # white pixels around and between the two images, as in the paper
 
 @dataclass(frozen=True)
 class Prompts:
+    """The paper's prompts, plus `camera`: what can go wrong with the camera itself (blur, haze,
+    dirt on the lens, glare). Optional: without it the message is the paper's."""
+
     dataset: str
     estimator: str
     instructions: str
     instructions_counterfactual: str
+    camera: str = ""
+
+    OPTIONAL = ("camera",)
 
     def text(self, with_counterfactual: bool) -> str:
-        """The user message: training set, estimator, then the instructions."""
+        """The user message: training set, estimator, the camera, then the instructions."""
         instructions = (self.instructions_counterfactual if with_counterfactual
                         else self.instructions)
-        return f"{self.dataset} {self.estimator} {instructions}"
+        return " ".join(part for part in (self.dataset, self.estimator, self.camera,
+                                          instructions) if part)
 
     @classmethod
     def load(cls, path: str | Path) -> "Prompts":
@@ -35,10 +42,12 @@ class Prompts:
         if not path.is_file():
             raise FileNotFoundError(f"prompt file not found: {path}")
         entries = yaml.safe_load(path.read_text()) or {}
-        missing = [name for name in cls.__dataclass_fields__ if not entries.get(name)]
+        missing = [name for name in cls.__dataclass_fields__
+                   if name not in cls.OPTIONAL and not entries.get(name)]
         if missing:
             raise ValueError(f"{path}: missing prompt entries {', '.join(missing)}")
-        return cls(**{name: str(entries[name]).strip() for name in cls.__dataclass_fields__})
+        return cls(**{name: str(entries[name]).strip() for name in cls.__dataclass_fields__
+                      if entries.get(name)})
 
 
 def load_prompts(domain: str) -> Prompts:

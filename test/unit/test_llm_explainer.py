@@ -38,6 +38,20 @@ def test_prompts_of_both_domains_load_with_every_entry():
     assert "120 km/hr" in load_prompts("speed").dataset
 
 
+def test_camera_prompt_names_the_field_causes_and_is_optional(tmp_path):
+    prompts = load_prompts("lunar")
+    for words in ("blurred", "haze", "dirt", "glare"):
+        assert words in prompts.camera
+    message = prompts.text(False)
+    assert message.index(prompts.estimator) < message.index(prompts.camera) \
+        < message.index(prompts.instructions)
+    paper = tmp_path / "paper.yaml"
+    paper.write_text("dataset: D.\nestimator: E.\ninstructions: I.\n"
+                     "instructions_counterfactual: C.\n")
+    assert Prompts.load(paper).text(False) == "D. E. I."
+    assert Prompts.load(paper).text(True) == "D. E. C."
+
+
 def test_prompt_file_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         Prompts.load(tmp_path / "nope.yaml")
