@@ -2,8 +2,8 @@
 
 Why: the explainer was fitted on degradations made by `competency_cf.data.causes.degrade`, the
 same code that makes the example set, so the example set cannot tell whether it recognises a
-cause or one formula. Here every cause (the paper's six and the field causes of
-`data.field_causes`: blur, haze, lens occlusion, glare) has several implementations (other formulas, other
+cause or one formula. Here every cause (the paper's six, and blur, haze, lens occlusion and
+glare from `data.field_causes`) has several implementations (other formulas, other
 strengths, the robustness benchmark's corruptions and pastes), each in a group fixed in code:
 
 - "fit": may be used to fit or tune the explainer;
