@@ -29,11 +29,13 @@ DEFAULT_ROOT = Path("results") / "report"
 FIGURES = ("timeline.png", "causes.png", "gallery.png")
 COLOURS = {"brightness": "#d4a017", "contrast": "#9b51e0", "saturation": "#eb5757",
            "noise": "#8d6e63", "pixelation": "#2d9cdb", "spatial": "#27ae60",
+           "blur": "#56ccf2", "haze": "#a5d6a7", "occlusion": "#4e342e", "glare": "#ffb300",
            UNSURE: "#757575", UNEXPLAINED: "#bdbdbd"}
 EXTRA_COLOURS = ("#f2994a", "#56ccf2", "#bb6bd9", "#6fcf97", "#eb5757", "#219653")
 
 
 def colour(cause: str) -> str:
+    """One colour per cause in every figure (a fixed one for the known causes)."""
     if cause in COLOURS:
         return COLOURS[cause]
     return EXTRA_COLOURS[sum(cause.encode()) % len(EXTRA_COLOURS)]

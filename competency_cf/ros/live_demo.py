@@ -66,12 +66,12 @@ def timeline_figure(timeline: Timeline, end: float, path: Path, title: str) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from competency_cf.evaluation.run_report import colour
+
     fig, axis = plt.subplots(figsize=(11, 3.6))
-    colours = {"brightness": "#f2c94c", "contrast": "#9b51e0", "saturation": "#eb5757",
-               "noise": "#828282", "pixelation": "#2d9cdb", "spatial": "#27ae60"}
     for _, cause, start, stop in timeline.segment_windows(end):
         if cause != "nominal":
-            axis.axvspan(start, stop, color=colours.get(cause, "#cccccc"), alpha=0.25)
+            axis.axvspan(start, stop, color=colour(cause), alpha=0.25)
             axis.text((start + stop) / 2, 1.04, cause, ha="center", fontsize=8)
     if timeline.competency:
         times, values = zip(*timeline.competency)
