@@ -157,19 +157,20 @@ def _fit_explainer(estimator, domain, data, models: Path, per_cause: int = 500,
 def _fit_unsure(estimator, domain, models: Path, seed: int = 0,
                 budget: float | None = None) -> Path:
     from competency_cf.explain.descriptor_explainer import FILE_NAME, DescriptorExplainer
-    from competency_cf.explain.training_set import fit_unsure_rule
+    from competency_cf.explain.training_set import fit_decision_rules
     from competency_cf.explain.unsure import DEFAULT_BUDGET
 
     path = models / FILE_NAME
     explainer = DescriptorExplainer.load(path)
-    explainer.unsure_rule, frames = fit_unsure_rule(
+    explainer.unsure_rule, offsets, frames = fit_decision_rules(
         explainer, estimator, domain, models, seed=seed,
         budget=DEFAULT_BUDGET if budget is None else budget)
     explainer.save(path)
     rule = explainer.unsure_rule
-    print(f"unsure rule on {frames} fit-group frames: distance limit {rule.distance_limit:.1f}, "
-          "margin limits " + ", ".join(f"{mode} {limit:.3f}"
-                                       for mode, limit in rule.margin_limits.items()))
+    print(f"on {frames} fit-group frames: field offsets "
+          + (", ".join(f"{mode} {offset:.2f}" for mode, offset in offsets.items()) or "none")
+          + f"; unsure distance limit {rule.distance_limit:.1f}, margin limits "
+          + ", ".join(f"{mode} {limit:.3f}" for mode, limit in rule.margin_limits.items()))
     return path
 
 
@@ -655,9 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "500, 0: none)")
     fit.set_defaults(handler=cmd_fit_explainer)
 
-    unsure = commands.add_parser("fit-unsure", help="fit when the descriptor explainer answers "
-                                 "'unsure' (a tie or no known cause fits), on known-cause frames "
-                                 "of the fit group")
+    unsure = commands.add_parser("fit-unsure", help="set the descriptor explainer's field "
+                                 "offsets and fit when it answers 'unsure' (a tie or no known "
+                                 "cause fits), on known-cause frames of the fit group")
     _add_domain(unsure)
     _add_models(unsure)
     unsure.add_argument("--budget", type=float, default=None,

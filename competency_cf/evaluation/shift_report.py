@@ -19,9 +19,8 @@ import torch
 from tqdm import tqdm
 
 from competency_cf.competency.shifted_set import ShiftedSet
-from competency_cf.data.cause_implementations import (GROUPS, OUTSIDE, SHIFT_RENDER_INDEX,
-                                                      get_implementation)
-from competency_cf.data.causes import CAUSES
+from competency_cf.data.cause_implementations import (EXPLAINED_CAUSES, GROUPS, OUTSIDE,
+                                                      SHIFT_RENDER_INDEX, get_implementation)
 from competency_cf.evaluation.explanation_report import COUNTERFACTUALS, explain_images
 from competency_cf.explain.explanation import UNSURE
 from competency_cf.explain.grading import grade, mentioned_cause, said_unsure
@@ -75,13 +74,14 @@ class ShiftReport:
                  f"random strengths (seed {self.seed}, up to {self.per_implementation} per "
                  "implementation), kept only when competency fell below the threshold. Graded "
                  "automatically by cause and direction; the average is over causes."]
-        header = ["| counterfactual | " + " | ".join(CAUSES) + " | average |",
-                  "| --- |" + " --- |" * (len(CAUSES) + 1)]
+        header = ["| counterfactual | " + " | ".join(EXPLAINED_CAUSES) + " | average |",
+                  "| --- |" + " --- |" * (len(EXPLAINED_CAUSES) + 1)]
         header = [header[0] + " answered unsure |", header[1] + " --- |"]
         for group in GROUPS:
             lines += ["", f"## {GROUP_TITLES[group]}: {self.frames(group)} frames", ""] + header
             for row in self.rows:
-                cells = " | ".join(_percent(row.accuracy[group][c]) for c in CAUSES)
+                cells = " | ".join(_percent(row.accuracy[group][c])
+                                   for c in EXPLAINED_CAUSES)
                 lines.append(f"| {row.counterfactual} | {cells} | "
                              f"{_percent(row.average[group], 1)} | "
                              f"{_percent(row.unsure.get(group, math.nan), 1)} |")
@@ -127,15 +127,16 @@ class ShiftReport:
 
         fig, axes = plt.subplots(1, len(self.rows), figsize=(3.6 * len(self.rows), 3.4),
                                  sharey=True, squeeze=False)
-        positions = np.arange(len(CAUSES) + 1)
+        positions = np.arange(len(EXPLAINED_CAUSES) + 1)
         for axis, row in zip(axes[0], self.rows):
             for offset, group, color in ((-0.2, "fit", "tab:blue"),
                                          (0.2, "held_out", "tab:orange")):
-                values = [row.accuracy[group][c] for c in CAUSES] + [row.average[group]]
+                values = ([row.accuracy[group][c] for c in EXPLAINED_CAUSES]
+                          + [row.average[group]])
                 axis.bar(positions + offset, np.nan_to_num(values), 0.4, color=color,
                          label=group)
-            axis.set_xticks(positions, list(CAUSES) + ["average"], rotation=45, ha="right",
-                            fontsize=8)
+            axis.set_xticks(positions, list(EXPLAINED_CAUSES) + ["average"], rotation=45,
+                            ha="right", fontsize=8)
             axis.axhline(HELD_OUT_TARGET, color="gray", linewidth=0.8, linestyle="--")
             axis.set_ylim(0, 1.05)
             axis.set_title(f"counterfactual: {row.counterfactual}", fontsize=9)
@@ -178,14 +179,16 @@ def grade_shifted(texts: list[str], shifted: ShiftedSet, counterfactual: str) ->
                         for text, cause, direction, said
                         in zip(texts, shifted.causes, shifted.directions, unsure)], dtype=bool)
     accuracy = {group: {cause: _share(correct, (shifted.groups == group)
-                                      & (shifted.causes == cause)) for cause in CAUSES}
+                                      & (shifted.causes == cause))
+                        for cause in EXPLAINED_CAUSES}
                 for group in GROUPS}
     average = {group: (float(np.nanmean(list(values.values())))
                        if any(not math.isnan(v) for v in values.values()) else float("nan"))
                for group, values in accuracy.items()}
     by_implementation = {name: _share(correct, shifted.implementations == name)
                          for name in shifted.tried}
-    confusion: dict[str, dict[str, dict[str, int]]] = {g: {c: {} for c in CAUSES} for g in GROUPS}
+    confusion: dict[str, dict[str, dict[str, int]]] = {
+        g: {c: {} for c in EXPLAINED_CAUSES} for g in GROUPS}
     confusion[OUTSIDE] = {OUTSIDE: {}}
     for text, cause, group, said_none in zip(texts, shifted.causes, shifted.groups, unsure):
         said = UNSURE if said_none else (mentioned_cause(text) or "none")

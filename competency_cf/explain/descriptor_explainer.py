@@ -9,12 +9,17 @@ Two small objects with one job each:
   are then z-scores: the original against the calibration images, the original-minus-
   counterfactual difference against the calibration differences, and how concentrated that
   difference is in one region.
-- `DescriptorExplainer` maps features to one of nine labels (spatial, noise, pixelation, and
-  brightness/contrast/saturation each too high or too low) with a small classifier head per
-  mode (original alone, or with a counterfactual; with one, both heads' probabilities are
-  averaged), fitted on a training set of degraded calibration images and unused anomalies
-  (`fit_descriptor_explainer`). The probability of the chosen label is the confidence. A few
-  milliseconds per batch on a CPU.
+- `DescriptorExplainer` maps features to one of thirteen labels in two stages, with small
+  classifier heads per mode (original alone, or with a counterfactual; with one, both modes'
+  probabilities are averaged). A gate tells the paper's causes from the four field causes
+  (blur, haze, lens occlusion, glare; `data.field_causes`), and a paper head picks among the
+  paper's nine labels (spatial, noise, pixelation, and brightness/contrast/saturation each too
+  high or too low), fitted on those frames alone, so that the field causes do not cost the
+  paper's causes capacity. A field offset per mode (a prior against the field causes, set so
+  that at most a budget of known paper-cause frames is taken for a field cause) protects the
+  paper's causes further. Heads are fitted on a training set of degraded calibration images,
+  unused anomalies and the fit group of cause implementations (`fit_descriptor_explainer`).
+  The probability of the chosen label is the confidence. A few milliseconds per batch on a CPU.
 """
 
 from __future__ import annotations
@@ -33,12 +38,19 @@ from competency_cf.explain.explanation import (HIGH, LOW, PLACED_CAUSES, UNSURE,
 from competency_cf.explain.unsure import UnsureRule, cause_probabilities
 
 FILE_NAME = "descriptor_explainer.json"  # next to the models of a domain
-FORMAT = "competency_cf.descriptor_explainer/4"
+FORMAT = "competency_cf.descriptor_explainer/5"
 LABELS: tuple[tuple[str, str], ...] = (
     ("spatial", HIGH), ("brightness", HIGH), ("brightness", LOW), ("contrast", HIGH),
     ("contrast", LOW), ("saturation", HIGH), ("saturation", LOW), ("noise", HIGH),
-    ("pixelation", HIGH))
+    ("pixelation", HIGH), ("blur", HIGH), ("haze", HIGH), ("occlusion", HIGH), ("glare", HIGH))
+PAPER_LABELS = LABELS[:9]   # the paper's six causes
+FIELD_LABELS = LABELS[9:]   # causes a field camera meets
+GATE_CLASSES = 1 + len(FIELD_LABELS)  # "one of the paper's causes", then each field cause
 MODES = ("alone", "paired")  # without / with a counterfactual
+# Share of known paper-cause frames the field offsets may let be taken for a field cause; fixed
+# before any measurement.
+FIELD_BUDGET = 0.01
+_OFFSET_STEPS = torch.arange(0.0, 8.01, 0.25).tolist()  # candidate offsets (log-odds)
 
 
 def _robust_location_scale(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,25 +184,72 @@ class DescriptorExplainer:
 
     def __init__(self, features: DescriptorFeatures):
         self.features = features
-        self.heads: dict[str, LabelHead] = {}
+        self.heads: dict[str, LabelHead] = {}   # mode -> head over PAPER_LABELS
+        self.gates: dict[str, LabelHead] = {}   # mode -> head over GATE_CLASSES (none: no
+        # field causes were fitted)
+        self.field_offsets: dict[str, float] = {}  # mode -> prior against the field causes
         self.unsure_rule: UnsureRule | None = None  # None: always name the best cause
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor, labels: torch.Tensor,
             counterfactual_sets: list[torch.Tensor]) -> "DescriptorExplainer":
-        """Fit both heads; labels index LABELS. Each counterfactual set matches `images`."""
+        """Fit the heads of both modes; labels index LABELS. Each counterfactual set matches
+        `images`. The gates are fitted only when some labels are field causes."""
         check_images(images, "explainer training images")
         labels = torch.as_tensor(labels, dtype=torch.int64)
         if len(labels) != len(images):
             raise ValueError(f"{len(labels)} labels for {len(images)} training images")
-        self.heads["alone"] = LabelHead.fit(self.features.transform(images), labels,
-                                            len(LABELS))
+        inputs = {"alone": (self.features.transform(images), labels)}
         if counterfactual_sets:
-            paired = torch.cat([self.features.transform(images, counterfactuals)
-                                for counterfactuals in counterfactual_sets])
-            self.heads["paired"] = LabelHead.fit(
-                paired, labels.repeat(len(counterfactual_sets)), len(LABELS))
+            inputs["paired"] = (torch.cat([self.features.transform(images, counterfactuals)
+                                           for counterfactuals in counterfactual_sets]),
+                                labels.repeat(len(counterfactual_sets)))
+        self.heads, self.gates, self.field_offsets = {}, {}, {}
+        for mode, (features, targets) in inputs.items():
+            paper = targets < len(PAPER_LABELS)
+            self.heads[mode] = LabelHead.fit(features[paper], targets[paper], len(PAPER_LABELS))
+            if not paper.all():
+                gate_targets = (targets - len(PAPER_LABELS) + 1).clamp_min(0)
+                self.gates[mode] = LabelHead.fit(features, gate_targets, GATE_CLASSES)
         return self
+
+    def _mode_probabilities(self, mode: str, features: torch.Tensor) -> torch.Tensor:
+        """(N, len(LABELS)) of one mode: the paper head's share scaled by the gate's "paper"
+        probability, the field causes' by theirs, lowered by the mode's field offset."""
+        paper = self.heads[mode].probabilities(features)
+        if mode not in self.gates:
+            return torch.cat([paper, paper.new_zeros(len(paper), len(FIELD_LABELS))], dim=1)
+        gate = self.gates[mode].probabilities(features)
+        field = gate[:, 1:] * torch.exp(torch.tensor(-self.field_offsets.get(mode, 0.0)))
+        joint = torch.cat([paper * gate[:, :1], field], dim=1)
+        return joint / joint.sum(dim=1, keepdim=True)
+
+    @torch.no_grad()
+    def fit_field_offsets(self, images: torch.Tensor, labels: torch.Tensor,
+                          counterfactual_sets: list[torch.Tensor],
+                          budget: float = FIELD_BUDGET) -> dict[str, float]:
+        """Set each mode's field offset: the smallest that lets at most `budget` of the
+        paper-cause frames among `images` (labels index LABELS) be taken for a field cause, as
+        the nodes explain them (alone, and paired with each counterfactual set)."""
+        if not 0.0 < budget < 1.0:
+            raise ValueError(f"field budget must be in (0, 1), got {budget}")
+        labels = torch.as_tensor(labels, dtype=torch.int64)
+        paper = labels < len(PAPER_LABELS)
+        if not paper.any():
+            raise ValueError("the field offsets need frames of the paper's causes")
+        self.field_offsets = {}
+        sets = {"alone": [None], "paired": counterfactual_sets}
+        for mode in MODES:  # alone first: the paired mode averages it in
+            if mode not in self.gates or not sets[mode]:
+                continue
+            for offset in _OFFSET_STEPS:
+                self.field_offsets[mode] = offset
+                taken = torch.cat([self.probabilities(images[paper], None if c is None
+                                                      else c[paper]).argmax(dim=1)
+                                   for c in sets[mode]]) >= len(PAPER_LABELS)
+                if float(taken.float().mean()) <= budget:
+                    break
+        return dict(self.field_offsets)
 
     def probabilities(self, images: torch.Tensor,
                       counterfactuals: torch.Tensor | None = None) -> torch.Tensor:
@@ -207,11 +266,11 @@ class DescriptorExplainer:
         features = self.features.transform(images, counterfactuals)
         # The paired layout starts with the alone features: describe the original only once.
         alone_features = features[:, :len(DESCRIPTORS)]
-        alone = self.heads["alone"].probabilities(alone_features)
+        alone = self._mode_probabilities("alone", alone_features)
         inputs = self.heads["alone"].inputs(alone_features)
         if counterfactuals is None:
             return alone, inputs
-        return (alone + self.heads["paired"].probabilities(features)) / 2.0, inputs
+        return (alone + self._mode_probabilities("paired", features)) / 2.0, inputs
 
     def explain(self, images: torch.Tensor, counterfactuals: torch.Tensor | None = None,
                 method: str = "None") -> list[Explanation]:
@@ -264,7 +323,9 @@ class DescriptorExplainer:
         payload = {"format": FORMAT, "descriptors": list(DESCRIPTORS),
                    "labels": [list(label) for label in LABELS],
                    "features": {k: v.tolist() for k, v in self.features.stats.items()},
-                   "heads": {mode: head.to_dict() for mode, head in self.heads.items()}}
+                   "heads": {mode: head.to_dict() for mode, head in self.heads.items()},
+                   "gates": {mode: gate.to_dict() for mode, gate in self.gates.items()},
+                   "field_offsets": self.field_offsets}
         if self.unsure_rule is not None:
             payload["unsure"] = self.unsure_rule.to_dict()
         Path(path).write_text(json.dumps(payload) + "\n")
@@ -287,6 +348,11 @@ class DescriptorExplainer:
             explainer = cls(DescriptorFeatures(stats))
             explainer.heads = {mode: LabelHead.from_dict(entries)
                                for mode, entries in payload["heads"].items() if mode in MODES}
+            explainer.gates = {mode: LabelHead.from_dict(entries)
+                               for mode, entries in payload.get("gates", {}).items()
+                               if mode in explainer.heads}
+            explainer.field_offsets = {str(k): float(v) for k, v
+                                       in payload.get("field_offsets", {}).items()}
             if "alone" not in explainer.heads:
                 raise ValueError("no 'alone' head")
             if "unsure" in payload:

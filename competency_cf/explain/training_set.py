@@ -21,8 +21,7 @@ from competency_cf.competency.examples import ExampleSet, build_examples
 from competency_cf.competency.parce import ParceEstimator
 from competency_cf.competency.shifted_set import ShiftedSet, merge_shifted, shift_frames
 from competency_cf.counterfactual.methods import build_method
-from competency_cf.data.cause_implementations import implementations
-from competency_cf.data.causes import CAUSES
+from competency_cf.data.cause_implementations import EXPLAINED_CAUSES, implementations
 from competency_cf.data.dataset import DomainData
 from competency_cf.data.domains import Domain
 from competency_cf.explain.descriptor_explainer import (LABELS, DescriptorExplainer,
@@ -48,7 +47,7 @@ def variant_training_set(estimator: ParceEstimator, domain: Domain, data: Domain
     """Up to `per_cause` low-competency degradations of competent calibration images per cause,
     shared evenly among the cause's fit-group implementations."""
     parts = []
-    for cause in CAUSES:
+    for cause in EXPLAINED_CAUSES:
         group = implementations(cause, group="fit")
         parts.append(shift_frames(estimator, data.calibration, domain.name,
                                   math.ceil(per_cause / len(group)), seed, group,
@@ -91,21 +90,22 @@ def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: Do
     counterfactual_sets = [build_method(name, estimator, calibration_images=data.train.images)
                            .generate(images).images for name in counterfactuals]
     explainer = DescriptorExplainer(features).fit(images, labels, counterfactual_sets)
-    return explainer, {cause: causes.count(cause) for cause in CAUSES}
+    return explainer, {cause: causes.count(cause) for cause in EXPLAINED_CAUSES}
 
 
 UNSURE_FRAMES_PER_IMPLEMENTATION = 40
 UNSURE_SEED_OFFSET = 1000  # other frames than `explain-eval`'s fit group at the same seed
 
 
-def fit_unsure_rule(explainer: DescriptorExplainer, estimator: ParceEstimator, domain: Domain,
-                    models, per_implementation: int = UNSURE_FRAMES_PER_IMPLEMENTATION,
-                    seed: int = 0, budget: float = DEFAULT_BUDGET,
-                    show_progress: bool = True) -> tuple[UnsureRule, int]:
-    """Fit the explainer's unsure rule on low-competency fresh renders degraded by the fit
-    group's implementations (known causes only), as the nodes explain them: alone, and paired
-    with the Reco and LNN counterfactuals (LNN from the models' bank). The rule and the
-    number of frames it was fitted on."""
+def fit_decision_rules(explainer: DescriptorExplainer, estimator: ParceEstimator,
+                       domain: Domain, models,
+                       per_implementation: int = UNSURE_FRAMES_PER_IMPLEMENTATION,
+                       seed: int = 0, budget: float = DEFAULT_BUDGET, show_progress: bool = True
+                       ) -> tuple[UnsureRule, dict[str, float], int]:
+    """Set the explainer's field offsets, then fit its unsure rule, on low-competency fresh
+    renders degraded by the fit group's implementations (known causes only), as the nodes
+    explain them: alone, and paired with the Reco and LNN counterfactuals (LNN from the models'
+    bank). The rule, the offsets and the number of frames."""
     from pathlib import Path
 
     from competency_cf.competency.shifted_set import build_shifted_set
@@ -118,9 +118,11 @@ def fit_unsure_rule(explainer: DescriptorExplainer, estimator: ParceEstimator, d
                            for cause, direction in zip(frames.causes, frames.directions)])
     methods = [build_method("Reco", estimator),
                LatentNearestNeighbor(estimator).load_bank(Path(models) / LNN_BANK_FILE)]
+    counterfactual_sets = [method.generate(frames.images).images for method in methods]
+    offsets = explainer.fit_field_offsets(frames.images, labels, counterfactual_sets)
     probabilities, inputs = explainer.evidence(frames.images)
-    paired = torch.cat([explainer.evidence(frames.images, method.generate(frames.images).images)[0]
-                        for method in methods])
+    paired = torch.cat([explainer.evidence(frames.images, counterfactuals)[0]
+                        for counterfactuals in counterfactual_sets])
     rule = UnsureRule.fit(inputs, labels, len(LABELS), {"alone": probabilities, "paired": paired},
                           [cause for cause, _ in LABELS], budget)
-    return rule, len(frames)
+    return rule, offsets, len(frames)

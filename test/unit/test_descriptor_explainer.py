@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from competency_cf.data.causes import degrade
-from competency_cf.explain.descriptor_explainer import (LABELS, DescriptorExplainer,
-                                                        DescriptorFeatures, label_index)
+from competency_cf.data.field_causes import bloom_spot, box_blur, dark_blobs, uniform_haze
+from competency_cf.explain.descriptor_explainer import (FIELD_LABELS, LABELS, PAPER_LABELS,
+                                                        DescriptorExplainer, DescriptorFeatures,
+                                                        label_index)
 from competency_cf.explain.explanation import HIGH, LOW
 from competency_cf.explain.grading import grade
 
@@ -42,12 +44,80 @@ def _labelled_set(seed):
     return images, torch.tensor(labels), counterfactuals
 
 
+def _field_set(seed):
+    """The paper's fixture causes plus the four field causes, on textured views."""
+    images, labels, counterfactuals = _labelled_set(seed)
+    clean = _smooth_images(24, seed)
+    texture = torch.rand((24, 1, 64, 64), generator=torch.Generator().manual_seed(seed))
+    textured = (clean + 0.15 * (texture - 0.5)).clamp(0, 1)
+    generator = torch.Generator().manual_seed(seed)
+    field = {"blur": box_blur(textured, 5.0), "haze": uniform_haze(clean, 0.7, generator),
+             "occlusion": dark_blobs(clean, 0.3, generator),
+             "glare": bloom_spot(clean, 1.5, generator)}
+    images = torch.cat([images] + list(field.values()))
+    labels = torch.cat([labels, torch.tensor([label_index(cause, HIGH) for cause in field
+                                              for _ in range(len(clean))])])
+    counterfactuals = torch.cat([counterfactuals, _blurred(textured), _blurred(clean),
+                                 _blurred(clean), _blurred(clean)])
+    return images, labels, counterfactuals
+
+
 @pytest.fixture(scope="module")
 def explainer():
     calibration = _smooth_images(64, seed=0)
     features = DescriptorFeatures().fit(calibration, _blurred(calibration))
     images, labels, counterfactuals = _labelled_set(seed=1)
     return DescriptorExplainer(features).fit(images, labels, [counterfactuals])
+
+
+@pytest.fixture(scope="module")
+def field_explainer():
+    calibration = _smooth_images(64, seed=0)
+    features = DescriptorFeatures().fit(calibration, _blurred(calibration))
+    images, labels, counterfactuals = _field_set(seed=1)
+    return DescriptorExplainer(features).fit(images, labels, [counterfactuals])
+
+
+def test_without_field_frames_there_is_no_gate_and_no_field_cause(explainer):
+    images, _, counterfactuals = _labelled_set(seed=2)
+    assert explainer.gates == {}
+    probabilities = explainer.probabilities(images, counterfactuals)
+    assert probabilities.shape == (len(images), len(LABELS))
+    assert float(probabilities[:, len(PAPER_LABELS):].abs().max()) == 0.0
+
+
+def test_the_gate_names_field_causes_and_the_paper_head_the_rest(field_explainer):
+    images, labels, counterfactuals = _field_set(seed=2)
+    assert set(field_explainer.gates) == {"alone", "paired"}
+    for paired in (None, counterfactuals):
+        probabilities = field_explainer.probabilities(images, paired)
+        assert torch.allclose(probabilities.sum(dim=1), torch.ones(len(images)), atol=1e-5)
+        assert float((probabilities.argmax(dim=1) == labels).float().mean()) >= 0.85
+        field = labels >= len(PAPER_LABELS)
+        assert float((probabilities[field].argmax(dim=1) == labels[field]).float().mean()) >= 0.8
+
+
+def test_field_offsets_hold_the_paper_causes_to_their_budget(field_explainer, tmp_path):
+    images, labels, counterfactuals = _field_set(seed=3)
+    paper = labels < len(PAPER_LABELS)
+    before = field_explainer.probabilities(images, counterfactuals)[:, len(PAPER_LABELS):]
+    offsets = field_explainer.fit_field_offsets(images, labels, [counterfactuals], budget=0.001)
+    assert set(offsets) == {"alone", "paired"} and all(v >= 0.0 for v in offsets.values())
+    for paired in (None, counterfactuals):
+        chosen = field_explainer.probabilities(images[paper], None if paired is None
+                                               else paired[paper]).argmax(dim=1)
+        assert float((chosen >= len(PAPER_LABELS)).float().mean()) <= 0.001
+    after = field_explainer.probabilities(images, counterfactuals)[:, len(PAPER_LABELS):]
+    assert (after <= before + 1e-6).all()
+    path = tmp_path / "field.json"
+    field_explainer.save(path)
+    loaded = DescriptorExplainer.load(path)
+    assert loaded.field_offsets == offsets
+    assert torch.allclose(loaded.probabilities(images, counterfactuals),
+                          field_explainer.probabilities(images, counterfactuals), atol=1e-6)
+    with pytest.raises(ValueError, match="field budget"):
+        field_explainer.fit_field_offsets(images, labels, [counterfactuals], budget=1.5)
+    assert len(FIELD_LABELS) == 4
 
 
 def test_attributes_held_out_degradations_with_and_without_counterfactual(explainer):
