@@ -663,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(unsure)
     unsure.add_argument("--budget", type=float, default=None,
                         help="share of known-cause frames each criterion (tie, no fit) may call "
-                        "unsure (default: 0.005)")
+                        "unsure (default: 0.0025)")
     unsure.add_argument("--seed", type=_non_negative_int, default=0,
                         help="seed of the frames (default: 0)")
     unsure.set_defaults(handler=cmd_fit_unsure)
