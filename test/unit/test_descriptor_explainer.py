@@ -62,20 +62,21 @@ def _field_set(seed):
     return images, labels, counterfactuals
 
 
-@pytest.fixture(scope="module")
-def explainer():
+def _fitted(labelled_set):
     calibration = _smooth_images(64, seed=0)
     features = DescriptorFeatures().fit(calibration, _blurred(calibration))
-    images, labels, counterfactuals = _labelled_set(seed=1)
+    images, labels, counterfactuals = labelled_set(seed=1)
     return DescriptorExplainer(features).fit(images, labels, [counterfactuals])
+
+
+@pytest.fixture(scope="module")
+def explainer():
+    return _fitted(_labelled_set)
 
 
 @pytest.fixture(scope="module")
 def field_explainer():
-    calibration = _smooth_images(64, seed=0)
-    features = DescriptorFeatures().fit(calibration, _blurred(calibration))
-    images, labels, counterfactuals = _field_set(seed=1)
-    return DescriptorExplainer(features).fit(images, labels, [counterfactuals])
+    return _fitted(_field_set)
 
 
 def test_without_field_frames_there_is_no_gate_and_no_field_cause(explainer):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from competency_cf.competency.shifted_set import ShiftedSet
-from competency_cf.data.causes import CAUSES
+from competency_cf.data.cause_implementations import EXPLAINED_CAUSES
 from competency_cf.evaluation.shift_report import evaluate_shifted_explanations, grade_shifted
 from competency_cf.explain.explanation import HIGH, LOW, sentence
 
@@ -72,7 +72,7 @@ def test_report_has_both_groups_and_writes_its_files(setup, descriptor_explainer
     assert set(saved["rows"][1]["accuracy"]) == {"fit", "held_out"}
     assert (tmp_path / "explanations_shift.md").read_text() == markdown
     assert (tmp_path / "explanations_shift.png").stat().st_size > 5_000
-    assert set(CAUSES) == set(saved["rows"][0]["accuracy"]["fit"])
+    assert set(EXPLAINED_CAUSES) == set(saved["rows"][0]["accuracy"]["fit"])
 
 
 def test_outside_the_label_set_unsure_is_the_right_answer():
