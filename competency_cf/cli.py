@@ -272,12 +272,13 @@ def cmd_explain_eval(args) -> int:
 def cmd_finetune_explainer(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.counterfactual.methods import build_method
-    from competency_cf.explain.finetune import (FinetuneConfig, build_samples, finetune,
-                                                save_adapter)
+    from competency_cf.explain.finetune import (FinetuneConfig, build_samples, example_labels,
+                                                finetune, save_adapter)
     from competency_cf.explain.llm import LlmUnavailable, load_mllama
     from competency_cf.explain.prompts import load_prompts
     from competency_cf.explain.training_set import (TRAINING_COUNTERFACTUALS,
-                                                    explanation_training_set)
+                                                    explanation_training_set,
+                                                    variant_training_set)
 
     domain = get_domain(args.domain)
     config = FinetuneConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
@@ -289,11 +290,19 @@ def cmd_finetune_explainer(args) -> int:
     estimator = load_estimator(_models_dir(args), args.device)
     data = _render(args)
     training = explanation_training_set(estimator, domain, data, args.per_cause, args.seed + 1)
+    images, labels = training.images, example_labels(training)
+    if args.variants_per_cause:
+        variants = variant_training_set(estimator, domain, data, args.variants_per_cause,
+                                        args.seed + 1)
+        images = torch.cat([images, variants.images])
+        labels += [(str(c), str(d)) for c, d in zip(variants.causes, variants.directions)]
     counterfactuals = {name: build_method(name, estimator,
                                           calibration_images=data.calibration.images)
-                       .generate(training.images).images for name in TRAINING_COUNTERFACTUALS}
-    samples = build_samples(training, load_prompts(domain.name), counterfactuals)
-    print(f"{len(samples)} training samples ({training.counts()})")
+                       .generate(images).images for name in TRAINING_COUNTERFACTUALS}
+    samples = build_samples(images, labels, load_prompts(domain.name), counterfactuals)
+    causes = [cause for cause, _ in labels]
+    counts = {cause: causes.count(cause) for cause in dict.fromkeys(causes)}
+    print(f"{len(samples)} training samples ({counts})")
     quantized = bool(getattr(model, "is_loaded_in_4bit", False))
     model, losses = finetune(model, processor, samples, config, quantized=quantized)
     out = args.out if args.out is not None else _models_dir(args) / "explainer_lora"
@@ -719,6 +728,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="let transformers fetch --model from a model hub")
     tune.add_argument("--per-cause", type=_positive_int, default=500,
                       help="training images per cause (default: 500)")
+    tune.add_argument("--variants-per-cause", type=_non_negative_int, default=500,
+                      help="frames per cause added from the fit group of cause implementations, "
+                      "the field causes included (default: 500, 0: none)")
     tune.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
     tune.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
     tune.add_argument("--out", type=Path, default=None,

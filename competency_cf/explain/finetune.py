@@ -2,9 +2,10 @@
 
 Each training example becomes a chat turn: the paper's prompt with the original image (B.4) or
 with the original and a counterfactual side by side (B.5), alternating, and the template sentence
-of its known cause as the answer. Only the answer tokens are scored. LoRA (rank 16, alpha 16)
-adapts the attention and MLP projections of both the vision and the language towers; with CUDA
-the base model is loaded in 4-bit, as in the paper.
+of its known cause as the answer; only the answer tokens are scored. Beyond the paper, the fit
+group of cause implementations adds frames of every cause the descriptor explainer names, the
+field causes included. LoRA (rank 16, alpha 16) adapts the attention and MLP projections of both
+the vision and the language towers; with CUDA the base model is loaded in 4-bit, as in the paper.
 """
 
 from __future__ import annotations
@@ -52,20 +53,29 @@ class Sample:
     answer: str
 
 
-def build_samples(training: ExampleSet, prompts: Prompts,
+def build_samples(images: torch.Tensor, labels: list[tuple[str, str]], prompts: Prompts,
                   counterfactual_sets: dict[str, torch.Tensor]) -> list[Sample]:
-    """Alternate between the original alone and paired with each counterfactual set in turn."""
+    """One sample per image, answered with the template sentence of its (cause, direction);
+    alternate between the original alone and paired with each counterfactual set in turn."""
+    if len(labels) != len(images):
+        raise ValueError(f"{len(labels)} labels for {len(images)} training images")
     names = list(counterfactual_sets)
     samples = []
-    for row, (cause, factor) in enumerate(zip(training.causes, training.factors)):
-        answer = sentence(str(cause), true_direction(str(cause), float(factor)))
+    for row, (cause, direction) in enumerate(labels):
+        answer = sentence(str(cause), str(direction))
         if not names or row % 2 == 0:
-            samples.append(Sample(to_pil(training.images[row]), prompts.text(False), answer))
+            samples.append(Sample(to_pil(images[row]), prompts.text(False), answer))
         else:
             counterfactuals = counterfactual_sets[names[(row // 2) % len(names)]]
-            samples.append(Sample(side_by_side(training.images[row], counterfactuals[row]),
+            samples.append(Sample(side_by_side(images[row], counterfactuals[row]),
                                   prompts.text(True), answer))
     return samples
+
+
+def example_labels(examples: ExampleSet) -> list[tuple[str, str]]:
+    """(cause, direction) of each example of the generator's set."""
+    return [(str(cause), true_direction(str(cause), float(factor)))
+            for cause, factor in zip(examples.causes, examples.factors)]
 
 
 def encode(processor, sample: Sample) -> dict[str, torch.Tensor]:

@@ -6,8 +6,8 @@ import torch
 
 from competency_cf.competency.examples import ExampleSet
 from competency_cf.explain.explanation import HIGH, LOW, sentence
-from competency_cf.explain.finetune import FinetuneConfig, build_samples, encode, finetune, \
-    save_adapter
+from competency_cf.explain.finetune import (FinetuneConfig, build_samples, encode,
+                                            example_labels, finetune, save_adapter)
 from competency_cf.explain.llm import LlmExplainer, load_mllama
 from competency_cf.explain.prompts import load_prompts
 from tiny_mllama import build_tiny_mllama
@@ -34,9 +34,16 @@ def model_dir(tmp_path_factory):
 def test_samples_alternate_modes_and_label_only_the_answer(model_dir):
     _, processor = load_mllama(model_dir)
     training = _training()
-    samples = build_samples(training, load_prompts("speed"), {"Reco": training.images})
+    samples = build_samples(training.images, example_labels(training), load_prompts("speed"),
+                            {"Reco": training.images})
     assert [("side-by-side" in s.prompt) for s in samples] == [False, True, False, True]
     assert samples[3].answer == sentence("brightness", LOW)
+    # Field causes are answered with their own sentence; labels and images must pair up.
+    field = build_samples(training.images[:2], [("haze", HIGH), ("glare", HIGH)],
+                          load_prompts("speed"), {})
+    assert [s.answer for s in field] == [sentence("haze", HIGH), sentence("glare", HIGH)]
+    with pytest.raises(ValueError, match="3 labels for 4 training images"):
+        build_samples(training.images, example_labels(training)[:3], load_prompts("speed"), {})
     inputs = encode(processor, samples[0])
     labels = inputs["labels"][0]
     answer_ids = labels[labels != -100]
@@ -47,7 +54,8 @@ def test_samples_alternate_modes_and_label_only_the_answer(model_dir):
 def test_lora_loss_falls_and_adapter_reloads_with_identical_outputs(model_dir, tmp_path):
     model, processor = load_mllama(model_dir)
     training = _training()
-    samples = build_samples(training, load_prompts("speed"), {"Reco": training.images})
+    samples = build_samples(training.images, example_labels(training), load_prompts("speed"),
+                            {"Reco": training.images})
     config = FinetuneConfig(lr=3e-2, epochs=8, batch_size=1, accumulation=2, dropout=0.0)
     tuned, losses = finetune(model, processor, samples, config, show_progress=False)
     assert losses[-1] < 0.8 * losses[0], losses
