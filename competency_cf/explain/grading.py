@@ -25,7 +25,7 @@ CAUSE_PATTERNS: dict[str, str] = {
     "haze": r"haze|hazy|\bfog|\bmist|dust|smog|veil",
     "occlusion": r"occlu|obstruct|\blens\b(?! flare)|hides|hidden|\bdirt|smudge|obscur|covered by|"
                  r"blocked|blocking",
-    "glare": r"glare|flare|dazzl|sun ?light|light source|bloom|reflection",
+    "glare": r"glare|flare|dazzl|light source|bloom|reflection",
 }
 
 DIRECTION_PATTERNS: dict[tuple[str, str], str] = {
