@@ -272,13 +272,12 @@ def cmd_explain_eval(args) -> int:
 def cmd_finetune_explainer(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.counterfactual.methods import build_method
-    from competency_cf.explain.finetune import (FinetuneConfig, build_samples, example_labels,
-                                                finetune, save_adapter)
+    from competency_cf.explain.finetune import (FinetuneConfig, build_samples, finetune,
+                                                save_adapter)
     from competency_cf.explain.llm import LlmUnavailable, load_mllama
     from competency_cf.explain.prompts import load_prompts
     from competency_cf.explain.training_set import (TRAINING_COUNTERFACTUALS,
-                                                    explanation_training_set,
-                                                    variant_training_set)
+                                                    labelled_training_frames)
 
     domain = get_domain(args.domain)
     config = FinetuneConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
@@ -289,13 +288,8 @@ def cmd_finetune_explainer(args) -> int:
         raise RuntimeError(str(error)) from error
     estimator = load_estimator(_models_dir(args), args.device)
     data = _render(args)
-    training = explanation_training_set(estimator, domain, data, args.per_cause, args.seed + 1)
-    images, labels = training.images, example_labels(training)
-    if args.variants_per_cause:
-        variants = variant_training_set(estimator, domain, data, args.variants_per_cause,
-                                        args.seed + 1)
-        images = torch.cat([images, variants.images])
-        labels += [(str(c), str(d)) for c, d in zip(variants.causes, variants.directions)]
+    images, labels = labelled_training_frames(estimator, domain, data, args.per_cause,
+                                              args.variants_per_cause, args.seed + 1)
     counterfactuals = {name: build_method(name, estimator,
                                           calibration_images=data.calibration.images)
                        .generate(images).images for name in TRAINING_COUNTERFACTUALS}

@@ -18,9 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from competency_cf.competency.examples import ExampleSet
 from competency_cf.explain.explanation import sentence
-from competency_cf.explain.grading import true_direction
 from competency_cf.explain.llm import chat_text
 from competency_cf.explain.prompts import Prompts, side_by_side, to_pil
 
@@ -70,12 +68,6 @@ def build_samples(images: torch.Tensor, labels: list[tuple[str, str]], prompts: 
             samples.append(Sample(side_by_side(images[row], counterfactuals[row]),
                                   prompts.text(True), answer))
     return samples
-
-
-def example_labels(examples: ExampleSet) -> list[tuple[str, str]]:
-    """(cause, direction) of each example of the generator's set."""
-    return [(str(cause), true_direction(str(cause), float(factor)))
-            for cause, factor in zip(examples.causes, examples.factors)]
 
 
 def encode(processor, sample: Sample) -> dict[str, torch.Tensor]:

@@ -55,10 +55,27 @@ def variant_training_set(estimator: ParceEstimator, domain: Domain, data: Domain
     return merge_shifted(parts)
 
 
-def training_labels(examples: ExampleSet) -> torch.Tensor:
-    """Index into the explainer's LABELS of each example's cause and direction."""
-    return torch.tensor([label_index(cause, true_direction(cause, factor))
-                         for cause, factor in zip(examples.causes, examples.factors)])
+def example_labels(examples: ExampleSet) -> list[tuple[str, str]]:
+    """(cause, direction) of each example of the generator's set."""
+    return [(str(cause), true_direction(str(cause), float(factor)))
+            for cause, factor in zip(examples.causes, examples.factors)]
+
+
+def labelled_training_frames(estimator: ParceEstimator, domain: Domain, data: DomainData,
+                             per_cause: int = 500, variants_per_cause: int = 500, seed: int = 1,
+                             show_progress: bool = True
+                             ) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+    """The generator's training set and up to `variants_per_cause` frames per cause from the
+    fit-group implementations (0: none): the images and each one's (cause, direction)."""
+    training = explanation_training_set(estimator, domain, data, per_cause, seed, show_progress)
+    images, labels = training.images, example_labels(training)
+    if variants_per_cause:
+        variants = variant_training_set(estimator, domain, data, variants_per_cause, seed,
+                                        show_progress)
+        images = torch.cat([images, variants.images])
+        labels += [(str(cause), str(direction))
+                   for cause, direction in zip(variants.causes, variants.directions)]
+    return images, labels
 
 
 def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: DomainData,
@@ -74,17 +91,10 @@ def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: Do
         reconstructions = torch.cat([estimator.autoencoder(calibration[s:s + 256])
                                      for s in range(0, len(calibration), 256)])
     features = DescriptorFeatures().fit(calibration, reconstructions)
-    training = explanation_training_set(estimator, domain, data, per_cause, seed, show_progress)
-    images, labels = training.images, training_labels(training)
-    causes = list(training.causes)
-    if variants_per_cause:
-        variants = variant_training_set(estimator, domain, data, variants_per_cause, seed,
-                                        show_progress)
-        images = torch.cat([images, variants.images])
-        variant_labels = [label_index(cause, direction)
-                          for cause, direction in zip(variants.causes, variants.directions)]
-        labels = torch.cat([labels, torch.tensor(variant_labels, dtype=labels.dtype)])
-        causes += list(variants.causes)
+    images, labelled = labelled_training_frames(estimator, domain, data, per_cause,
+                                                variants_per_cause, seed, show_progress)
+    labels = torch.tensor([label_index(cause, direction) for cause, direction in labelled])
+    causes = [cause for cause, _ in labelled]
     # The training images come from the calibration split, so LNN draws on a bank from the
     # training split here: a bank holding their own clean sources would make it look too good.
     counterfactual_sets = [build_method(name, estimator, calibration_images=data.train.images)

@@ -6,10 +6,11 @@ import torch
 
 from competency_cf.competency.examples import ExampleSet
 from competency_cf.explain.explanation import HIGH, LOW, sentence
-from competency_cf.explain.finetune import (FinetuneConfig, build_samples, encode,
-                                            example_labels, finetune, save_adapter)
+from competency_cf.explain.finetune import (FinetuneConfig, build_samples, encode, finetune,
+                                            save_adapter)
 from competency_cf.explain.llm import LlmExplainer, load_mllama
 from competency_cf.explain.prompts import load_prompts
+from competency_cf.explain.training_set import example_labels
 from tiny_mllama import build_tiny_mllama
 
 CAUSES = np.array(["brightness", "noise", "pixelation", "brightness"])
