@@ -238,15 +238,17 @@ class DescriptorExplainer:
         if not paper.any():
             raise ValueError("the field offsets need frames of the paper's causes")
         self.field_offsets = {}
-        sets = {"alone": [None], "paired": counterfactual_sets}
+        # Describe the frames once; only the offset changes between tries.
+        features = {"alone": [self.features.transform(images[paper])],
+                    "paired": [self.features.transform(images[paper], c[paper])
+                               for c in counterfactual_sets]}
         for mode in MODES:  # alone first: the paired mode averages it in
-            if mode not in self.gates or not sets[mode]:
+            if mode not in self.gates or not features[mode]:
                 continue
             for offset in _OFFSET_STEPS:
                 self.field_offsets[mode] = offset
-                taken = torch.cat([self.probabilities(images[paper], None if c is None
-                                                      else c[paper]).argmax(dim=1)
-                                   for c in sets[mode]]) >= len(PAPER_LABELS)
+                taken = torch.cat([self._probabilities_of(f).argmax(dim=1)
+                                   for f in features[mode]]) >= len(PAPER_LABELS)
                 if float(taken.float().mean()) <= budget:
                     break
         return dict(self.field_offsets)
@@ -264,13 +266,16 @@ class DescriptorExplainer:
         if mode not in self.heads:
             raise RuntimeError(f"the descriptor explainer has no '{mode}' head: fit it first")
         features = self.features.transform(images, counterfactuals)
+        return (self._probabilities_of(features),
+                self.heads["alone"].inputs(features[:, :len(DESCRIPTORS)]))
+
+    def _probabilities_of(self, features: torch.Tensor) -> torch.Tensor:
+        """Label probabilities from transformed features, alone or paired by their width."""
         # The paired layout starts with the alone features: describe the original only once.
-        alone_features = features[:, :len(DESCRIPTORS)]
-        alone = self._mode_probabilities("alone", alone_features)
-        inputs = self.heads["alone"].inputs(alone_features)
-        if counterfactuals is None:
-            return alone, inputs
-        return (alone + self._mode_probabilities("paired", features)) / 2.0, inputs
+        alone = self._mode_probabilities("alone", features[:, :len(DESCRIPTORS)])
+        if features.shape[1] == len(DESCRIPTORS):
+            return alone
+        return (alone + self._mode_probabilities("paired", features)) / 2.0
 
     def explain(self, images: torch.Tensor, counterfactuals: torch.Tensor | None = None,
                 method: str = "None") -> list[Explanation]:
