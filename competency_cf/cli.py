@@ -228,6 +228,38 @@ def cmd_fit_explainer(args) -> int:
     return 0
 
 
+def cmd_explain_generality(args) -> int:
+    from competency_cf.competency.parce import load_estimator
+    from competency_cf.data.cause_implementations import EXPLAINED_CAUSES
+    from competency_cf.evaluation.explainer_generality import (cause_means, leave_one_way_out,
+                                                               write_report)
+    from competency_cf.explain.training_set import (decision_frames, explainer_features,
+                                                    labelled_training_frames,
+                                                    training_counterfactuals)
+
+    causes = tuple(args.causes) if args.causes else EXPLAINED_CAUSES
+    unknown = sorted(set(causes) - set(EXPLAINED_CAUSES))
+    if unknown:  # before any rendering
+        raise ValueError(f"unknown causes {unknown}; choose among {list(EXPLAINED_CAUSES)}")
+    domain = get_domain(args.domain)
+    models = _models_dir(args)
+    estimator = load_estimator(models, args.device)
+    data = _render(args)
+    training = labelled_training_frames(estimator, domain, data, args.per_cause,
+                                        args.variants_per_cause)
+    scores = leave_one_way_out(
+        explainer_features(estimator, data), training,
+        training_counterfactuals(estimator, data, training.images),
+        decision_frames(estimator, domain, models), causes)
+    out = args.out if args.out is not None else Path("results") / domain.name
+    markdown, _ = write_report(scores, domain.name, out)
+    for cause, values in cause_means(scores).items():
+        print(f"{cause:12s} left out: " + ", ".join(f"{mode} {100 * value:.1f} %"
+                                                    for mode, value in values.items()))
+    print(f"wrote {markdown} and .json")
+    return 0
+
+
 def cmd_explain_eval(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.competency.shifted_set import build_shifted_set, merge_shifted
@@ -288,15 +320,14 @@ def cmd_finetune_explainer(args) -> int:
         raise RuntimeError(str(error)) from error
     estimator = load_estimator(_models_dir(args), args.device)
     data = _render(args)
-    images, labels = labelled_training_frames(estimator, domain, data, args.per_cause,
-                                              args.variants_per_cause, args.seed + 1)
+    frames = labelled_training_frames(estimator, domain, data, args.per_cause,
+                                      args.variants_per_cause, args.seed + 1)
     counterfactuals = {name: build_method(name, estimator,
                                           calibration_images=data.calibration.images)
-                       .generate(images).images for name in TRAINING_COUNTERFACTUALS}
-    samples = build_samples(images, labels, load_prompts(domain.name), counterfactuals)
-    causes = [cause for cause, _ in labels]
-    counts = {cause: causes.count(cause) for cause in dict.fromkeys(causes)}
-    print(f"{len(samples)} training samples ({counts})")
+                       .generate(frames.images).images for name in TRAINING_COUNTERFACTUALS}
+    samples = build_samples(frames.images, frames.labels, load_prompts(domain.name),
+                            counterfactuals)
+    print(f"{len(samples)} training samples ({frames.counts()})")
     quantized = bool(getattr(model, "is_loaded_in_4bit", False))
     model, losses = finetune(model, processor, samples, config, quantized=quantized)
     out = args.out if args.out is not None else _models_dir(args) / "explainer_lora"
@@ -711,6 +742,23 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, default=None,
                          help="output directory (default: results/<domain>)")
     explain.set_defaults(handler=cmd_explain_eval)
+
+    generality = commands.add_parser(
+        "explain-generality", help="leave one way out: the descriptor explainer fitted without "
+        "each fit-group implementation of a cause names that implementation's frames (a "
+        "tuning-side estimate of how it meets a way of a cause it never saw)")
+    _add_domain(generality)
+    _add_models(generality)
+    generality.add_argument("--causes", nargs="+", default=None, metavar="CAUSE",
+                            help="causes whose fit-group ways are left out in turn (default: "
+                            "all the explainer names)")
+    generality.add_argument("--per-cause", type=_positive_int, default=500,
+                            help="training images per cause from the generator (default: 500)")
+    generality.add_argument("--variants-per-cause", type=_positive_int, default=500,
+                            help="training images per cause from the fit group (default: 500)")
+    generality.add_argument("--out", type=Path, default=None,
+                            help="output directory (default: results/<domain>)")
+    generality.set_defaults(handler=cmd_explain_generality)
 
     tune = commands.add_parser("finetune-explainer", help="LoRA fine-tuning of the LLM explainer "
                                "on template explanations (paper appendix C)")

@@ -13,14 +13,18 @@ than the one formula the generator uses for it. The held-out implementations are
 
 from __future__ import annotations
 
-import torch
-
 import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
 
 from competency_cf.competency.examples import ExampleSet, build_examples
 from competency_cf.competency.parce import ParceEstimator
-from competency_cf.competency.shifted_set import ShiftedSet, merge_shifted, shift_frames
-from competency_cf.counterfactual.methods import build_method
+from competency_cf.competency.shifted_set import (ShiftedSet, build_shifted_set, merge_shifted,
+                                                  shift_frames)
+from competency_cf.counterfactual.methods import (LNN_BANK_FILE, LatentNearestNeighbor,
+                                                  build_method)
 from competency_cf.data.cause_implementations import EXPLAINED_CAUSES, implementations
 from competency_cf.data.dataset import DomainData
 from competency_cf.data.domains import Domain
@@ -61,21 +65,62 @@ def example_labels(examples: ExampleSet) -> list[tuple[str, str]]:
             for cause, factor in zip(examples.causes, examples.factors)]
 
 
+GENERATOR_WAY = "generator"  # the way of frames from data.causes (the paper's generator)
+
+
+@dataclass
+class TrainingFrames:
+    """Labelled low-competency frames: each one's (cause, direction) and the way it was made
+    (`GENERATOR_WAY` or the name of a fit-group implementation)."""
+
+    images: torch.Tensor
+    labels: list[tuple[str, str]]
+    ways: list[str]
+
+    def label_indices(self) -> torch.Tensor:
+        return torch.tensor([label_index(cause, direction) for cause, direction in self.labels])
+
+    def counts(self) -> dict[str, int]:
+        causes = [cause for cause, _ in self.labels]
+        return {cause: causes.count(cause) for cause in EXPLAINED_CAUSES}
+
+
 def labelled_training_frames(estimator: ParceEstimator, domain: Domain, data: DomainData,
                              per_cause: int = 500, variants_per_cause: int = 500, seed: int = 1,
-                             show_progress: bool = True
-                             ) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+                             show_progress: bool = True) -> TrainingFrames:
     """The generator's training set and up to `variants_per_cause` frames per cause from the
-    fit-group implementations (0: none): the images and each one's (cause, direction)."""
+    fit-group implementations (0: none)."""
     training = explanation_training_set(estimator, domain, data, per_cause, seed, show_progress)
-    images, labels = training.images, example_labels(training)
+    frames = TrainingFrames(training.images, example_labels(training),
+                            [GENERATOR_WAY] * len(training.images))
     if variants_per_cause:
         variants = variant_training_set(estimator, domain, data, variants_per_cause, seed,
                                         show_progress)
-        images = torch.cat([images, variants.images])
-        labels += [(str(cause), str(direction))
-                   for cause, direction in zip(variants.causes, variants.directions)]
-    return images, labels
+        frames = TrainingFrames(
+            torch.cat([frames.images, variants.images]),
+            frames.labels + [(str(cause), str(direction)) for cause, direction
+                             in zip(variants.causes, variants.directions)],
+            frames.ways + [str(way) for way in variants.implementations])
+    return frames
+
+
+def explainer_features(estimator: ParceEstimator, data: DomainData) -> DescriptorFeatures:
+    """Descriptor statistics of the calibration split and of its reconstructions."""
+    calibration = data.calibration.images
+    with torch.no_grad():
+        reconstructions = torch.cat([estimator.autoencoder(calibration[s:s + 256])
+                                     for s in range(0, len(calibration), 256)])
+    return DescriptorFeatures().fit(calibration, reconstructions)
+
+
+def training_counterfactuals(estimator: ParceEstimator, data: DomainData, images: torch.Tensor,
+                             names: tuple[str, ...] = TRAINING_COUNTERFACTUALS
+                             ) -> list[torch.Tensor]:
+    """Counterfactuals of training frames, one set per method."""
+    # The training images come from the calibration split, so LNN draws on a bank from the
+    # training split here: a bank holding their own clean sources would make it look too good.
+    return [build_method(name, estimator, calibration_images=data.train.images)
+            .generate(images).images for name in names]
 
 
 def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: DomainData,
@@ -86,41 +131,33 @@ def fit_descriptor_explainer(estimator: ParceEstimator, domain: Domain, data: Do
     """Normalise on the calibration split, then fit both heads on the generator's training set
     and `variants_per_cause` frames per cause from the fit-group implementations (0: none).
     Returns the explainer and the training frames per cause."""
-    calibration = data.calibration.images
-    with torch.no_grad():
-        reconstructions = torch.cat([estimator.autoencoder(calibration[s:s + 256])
-                                     for s in range(0, len(calibration), 256)])
-    features = DescriptorFeatures().fit(calibration, reconstructions)
-    images, labelled = labelled_training_frames(estimator, domain, data, per_cause,
-                                                variants_per_cause, seed, show_progress)
-    labels = torch.tensor([label_index(cause, direction) for cause, direction in labelled])
-    causes = [cause for cause, _ in labelled]
-    # The training images come from the calibration split, so LNN draws on a bank from the
-    # training split here: a bank holding their own clean sources would make it look too good.
-    counterfactual_sets = [build_method(name, estimator, calibration_images=data.train.images)
-                           .generate(images).images for name in counterfactuals]
-    explainer = DescriptorExplainer(features).fit(images, labels, counterfactual_sets)
-    return explainer, {cause: causes.count(cause) for cause in EXPLAINED_CAUSES}
+    features = explainer_features(estimator, data)
+    frames = labelled_training_frames(estimator, domain, data, per_cause, variants_per_cause,
+                                      seed, show_progress)
+    explainer = DescriptorExplainer(features).fit(
+        frames.images, frames.label_indices(),
+        training_counterfactuals(estimator, data, frames.images, counterfactuals))
+    return explainer, frames.counts()
 
 
 UNSURE_FRAMES_PER_IMPLEMENTATION = 40
 UNSURE_SEED_OFFSET = 1000  # other frames than `explain-eval`'s fit group at the same seed
 
 
-def fit_decision_rules(explainer: DescriptorExplainer, estimator: ParceEstimator,
-                       domain: Domain, models,
-                       per_implementation: int = UNSURE_FRAMES_PER_IMPLEMENTATION,
-                       seed: int = 0, budget: float = DEFAULT_BUDGET, show_progress: bool = True
-                       ) -> tuple[UnsureRule, dict[str, float], int]:
-    """Set the explainer's field offsets, then fit its unsure rule, on low-competency fresh
-    renders degraded by the fit group's implementations (known causes only), as the nodes
-    explain them: alone, and paired with the Reco and LNN counterfactuals (LNN from the models'
-    bank). The rule, the offsets and the number of frames."""
-    from pathlib import Path
+@dataclass
+class DecisionFrames:
+    """Low-competency fresh renders degraded by the fit group (known causes only), with their
+    label indices and the counterfactual sets the nodes would pair them with (Reco, LNN)."""
 
-    from competency_cf.competency.shifted_set import build_shifted_set
-    from competency_cf.counterfactual.methods import LNN_BANK_FILE, LatentNearestNeighbor
+    frames: ShiftedSet
+    labels: torch.Tensor
+    counterfactual_sets: list[torch.Tensor]
 
+
+def decision_frames(estimator: ParceEstimator, domain: Domain, models,
+                    per_implementation: int = UNSURE_FRAMES_PER_IMPLEMENTATION, seed: int = 0,
+                    show_progress: bool = True) -> DecisionFrames:
+    """The frames that set the field offsets and the unsure rule: LNN from the models' bank."""
     frames = build_shifted_set(estimator, domain, per_implementation,
                                seed + UNSURE_SEED_OFFSET, implementations=implementations(
                                    group="fit"), show_progress=show_progress)
@@ -128,11 +165,25 @@ def fit_decision_rules(explainer: DescriptorExplainer, estimator: ParceEstimator
                            for cause, direction in zip(frames.causes, frames.directions)])
     methods = [build_method("Reco", estimator),
                LatentNearestNeighbor(estimator).load_bank(Path(models) / LNN_BANK_FILE)]
-    counterfactual_sets = [method.generate(frames.images).images for method in methods]
-    offsets = explainer.fit_field_offsets(frames.images, labels, counterfactual_sets)
-    probabilities, inputs = explainer.evidence(frames.images)
-    paired = torch.cat([explainer.evidence(frames.images, counterfactuals)[0]
+    return DecisionFrames(frames, labels,
+                          [method.generate(frames.images).images for method in methods])
+
+
+def fit_decision_rules(explainer: DescriptorExplainer, estimator: ParceEstimator,
+                       domain: Domain, models,
+                       per_implementation: int = UNSURE_FRAMES_PER_IMPLEMENTATION,
+                       seed: int = 0, budget: float = DEFAULT_BUDGET, show_progress: bool = True
+                       ) -> tuple[UnsureRule, dict[str, float], int]:
+    """Set the explainer's field offsets, then fit its unsure rule, on `decision_frames`, as
+    the nodes explain them: alone, and paired with the Reco and LNN counterfactuals. The rule,
+    the offsets and the number of frames."""
+    known = decision_frames(estimator, domain, models, per_implementation, seed, show_progress)
+    images, labels, counterfactual_sets = (known.frames.images, known.labels,
+                                           known.counterfactual_sets)
+    offsets = explainer.fit_field_offsets(images, labels, counterfactual_sets)
+    probabilities, inputs = explainer.evidence(images)
+    paired = torch.cat([explainer.evidence(images, counterfactuals)[0]
                         for counterfactuals in counterfactual_sets])
     rule = UnsureRule.fit(inputs, labels, len(LABELS), {"alone": probabilities, "paired": paired},
                           [cause for cause, _ in LABELS], budget)
-    return rule, offsets, len(frames)
+    return rule, offsets, len(images)

@@ -59,3 +59,9 @@ def test_estimator_flag_takes_only_known_estimators(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--estimator", "fusion"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_explain_generality_refuses_unknown_causes_before_any_work(capsys):
+    assert main(["explain-generality", "--domain", "speed", "--causes", "blur", "rain"]) == 2
+    error = capsys.readouterr().err
+    assert "explain-generality: error" in error and "rain" in error

@@ -3,84 +3,33 @@
 import pytest
 import torch
 
-from competency_cf.data.causes import degrade
-from competency_cf.data.field_causes import bloom_spot, box_blur, dark_blobs, uniform_haze
 from competency_cf.explain.descriptor_explainer import (FIELD_LABELS, LABELS, PAPER_LABELS,
                                                         DescriptorExplainer, DescriptorFeatures,
                                                         label_index)
-from competency_cf.explain.explanation import HIGH, LOW
+from competency_cf.explain.explanation import HIGH
 from competency_cf.explain.grading import grade
-
-CASES = [("brightness", 1.8, HIGH), ("brightness", 0.4, LOW), ("contrast", 2.5, HIGH),
-         ("contrast", 0.3, LOW), ("saturation", 3.0, HIGH), ("saturation", 0.0, LOW),
-         ("noise", 80.0, HIGH), ("pixelation", 16.0, HIGH)]
-
-
-def _smooth_images(count, seed):
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand((count, 3, 6, 6), generator=generator) * 0.5 + 0.25
-    return torch.nn.functional.interpolate(coarse, size=64, mode="bilinear")
-
-
-def _blurred(images):
-    return torch.nn.functional.avg_pool2d(images, 3, stride=1, padding=1,
-                                          count_include_pad=False)
-
-
-def _labelled_set(seed):
-    clean = _smooth_images(24, seed)
-    images, labels = [], []
-    for cause, factor, direction in CASES:
-        images.append(degrade(clean, cause, factor, reference_size=64,
-                              generator=torch.Generator().manual_seed(seed)))
-        labels += [label_index(cause, direction)] * len(clean)
-    anomalies = clean.clone()
-    anomalies[:, :, 8:24, 8:24] = torch.tensor([0.9, 0.1, 0.1]).view(1, 3, 1, 1)
-    images.append(anomalies)
-    labels += [label_index("spatial", HIGH)] * len(clean)
-    images = torch.cat(images).clamp(0, 1)
-    # Counterfactual stand-in: the clean source, smoothed as a decoder would.
-    counterfactuals = _blurred(clean).repeat(len(CASES) + 1, 1, 1, 1)
-    return images, torch.tensor(labels), counterfactuals
-
-
-def _field_set(seed):
-    """The paper's fixture causes plus the four field causes, on textured views."""
-    images, labels, counterfactuals = _labelled_set(seed)
-    clean = _smooth_images(24, seed)
-    texture = torch.rand((24, 1, 64, 64), generator=torch.Generator().manual_seed(seed))
-    textured = (clean + 0.15 * (texture - 0.5)).clamp(0, 1)
-    generator = torch.Generator().manual_seed(seed)
-    field = {"blur": box_blur(textured, 5.0), "haze": uniform_haze(clean, 0.7, generator),
-             "occlusion": dark_blobs(clean, 0.3, generator),
-             "glare": bloom_spot(clean, 1.5, generator)}
-    images = torch.cat([images] + list(field.values()))
-    labels = torch.cat([labels, torch.tensor([label_index(cause, HIGH) for cause in field
-                                              for _ in range(len(clean))])])
-    counterfactuals = torch.cat([counterfactuals, _blurred(textured), _blurred(clean),
-                                 _blurred(clean), _blurred(clean)])
-    return images, labels, counterfactuals
+from explainer_frames import blurred, field_set, labelled_set, smooth_images
 
 
 def _fitted(labelled_set):
-    calibration = _smooth_images(64, seed=0)
-    features = DescriptorFeatures().fit(calibration, _blurred(calibration))
+    calibration = smooth_images(64, seed=0)
+    features = DescriptorFeatures().fit(calibration, blurred(calibration))
     images, labels, counterfactuals = labelled_set(seed=1)
     return DescriptorExplainer(features).fit(images, labels, [counterfactuals])
 
 
 @pytest.fixture(scope="module")
 def explainer():
-    return _fitted(_labelled_set)
+    return _fitted(labelled_set)
 
 
 @pytest.fixture(scope="module")
 def field_explainer():
-    return _fitted(_field_set)
+    return _fitted(field_set)
 
 
 def test_without_field_frames_there_is_no_gate_and_no_field_cause(explainer):
-    images, _, counterfactuals = _labelled_set(seed=2)
+    images, _, counterfactuals = labelled_set(seed=2)
     assert explainer.gates == {}
     probabilities = explainer.probabilities(images, counterfactuals)
     assert probabilities.shape == (len(images), len(LABELS))
@@ -88,7 +37,7 @@ def test_without_field_frames_there_is_no_gate_and_no_field_cause(explainer):
 
 
 def test_the_gate_names_field_causes_and_the_paper_head_the_rest(field_explainer):
-    images, labels, counterfactuals = _field_set(seed=2)
+    images, labels, counterfactuals = field_set(seed=2)
     assert set(field_explainer.gates) == {"alone", "paired"}
     for paired in (None, counterfactuals):
         probabilities = field_explainer.probabilities(images, paired)
@@ -99,7 +48,7 @@ def test_the_gate_names_field_causes_and_the_paper_head_the_rest(field_explainer
 
 
 def test_field_offsets_hold_the_paper_causes_to_their_budget(field_explainer, tmp_path):
-    images, labels, counterfactuals = _field_set(seed=3)
+    images, labels, counterfactuals = field_set(seed=3)
     paper = labels < len(PAPER_LABELS)
     before = field_explainer.probabilities(images, counterfactuals)[:, len(PAPER_LABELS):]
     offsets = field_explainer.fit_field_offsets(images, labels, [counterfactuals], budget=0.001)
@@ -122,7 +71,7 @@ def test_field_offsets_hold_the_paper_causes_to_their_budget(field_explainer, tm
 
 
 def test_attributes_held_out_degradations_with_and_without_counterfactual(explainer):
-    images, labels, counterfactuals = _labelled_set(seed=2)
+    images, labels, counterfactuals = labelled_set(seed=2)
     for paired in (None, counterfactuals):
         explanations = explainer.explain(images, paired, "None" if paired is None else "Reco")
         truth = [LABELS[i] for i in labels.tolist()]
@@ -134,7 +83,7 @@ def test_attributes_held_out_degradations_with_and_without_counterfactual(explai
 
 
 def test_spatial_explanation_names_the_region(explainer):
-    images, labels, counterfactuals = _labelled_set(seed=3)
+    images, labels, counterfactuals = labelled_set(seed=3)
     spatial = labels == label_index("spatial", HIGH)
     explanations = explainer.explain(images[spatial], counterfactuals[spatial], "LNN")
     assert sum("upper left" in e.text for e in explanations) >= 0.8 * len(explanations)
@@ -144,7 +93,7 @@ def test_save_load_round_trip_and_refusals(explainer, tmp_path):
     path = tmp_path / "explainer.json"
     explainer.save(path)
     loaded = DescriptorExplainer.load(path)
-    images, _, counterfactuals = _labelled_set(seed=4)
+    images, _, counterfactuals = labelled_set(seed=4)
     assert torch.allclose(loaded.probabilities(images, counterfactuals),
                           explainer.probabilities(images, counterfactuals), atol=1e-6)
     path.write_text("{not json")
