@@ -38,9 +38,8 @@ from competency_cf.data.dataset import check_each_image
 from competency_cf.data.field_causes import (FIELD_CAUSES, bloom_spot, box_blur, corner_finger,
                                              dark_blobs, disc_defocus, graded_haze,
                                              light_streak, line_motion_blur, mud_streak,
-                                             oblique_haze, overexposed_patch, scattering_haze,
-                                             specular_glints, sun_flare, translucent_smudge,
-                                             uniform_haze, water_drops)
+                                             overexposed_patch, scattering_haze, sun_flare,
+                                             translucent_smudge, uniform_haze)
 from competency_cf.explain.explanation import HIGH, LOW
 
 # Every cause the explainer names: the paper's six, then the field causes.
@@ -437,8 +436,6 @@ def _implementations() -> tuple[CauseImplementation, ...]:
           description="blend towards an airlight of random tint"),
         C("graded_haze", "haze", HIGH, "fit", (0.3, 0.9), _seeded(graded_haze),
           description="airlight thickening up the view"),
-        C("oblique_haze", "haze", HIGH, "fit", (0.3, 0.85), _seeded(oblique_haze),
-          description="airlight drifting in from one side, detail softened"),
         C("scattering_haze", "haze", HIGH, "held_out", (0.2, 1.5), _seeded(scattering_haze),
           description="Koschmieder's law over a patchy depth, blue-white sky"),
         C("imagenet_c_fog", "haze", HIGH, "held_out", (1, 5), _imagenet_c("fog"),
@@ -449,8 +446,6 @@ def _implementations() -> tuple[CauseImplementation, ...]:
           description="one to three opaque dark blobs"),
         C("translucent_smudge", "occlusion", HIGH, "fit", (0.15, 0.5),
           _seeded(translucent_smudge), description="a smudge diffusing and dimming the view"),
-        C("water_drops", "occlusion", HIGH, "fit", (0.15, 0.5), _seeded(water_drops),
-          description="rain drops showing a blurred, brighter view"),
         C("corner_finger", "occlusion", HIGH, "held_out", (0.1, 0.4), _seeded(corner_finger),
           description="a fingertip over a corner, out of focus"),
         C("mud_streak", "occlusion", HIGH, "held_out", (0.1, 0.35), _seeded(mud_streak),
@@ -460,8 +455,6 @@ def _implementations() -> tuple[CauseImplementation, ...]:
           description="additive gaussian bloom at a random place"),
         C("sun_flare", "glare", HIGH, "fit", (0.5, 2.0), _seeded(sun_flare),
           description="sun at the border with lens ghosts"),
-        C("specular_glints", "glare", HIGH, "fit", (0.5, 2.0), _seeded(specular_glints),
-          description="glints off shiny surfaces"),
         C("overexposed_patch", "glare", HIGH, "held_out", (1.0, 4.0),
           _seeded(overexposed_patch), description="a region gained by 2 ** stops, clipped"),
         C("light_streak", "glare", HIGH, "held_out", (0.5, 2.0), _seeded(light_streak),

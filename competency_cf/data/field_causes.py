@@ -5,12 +5,12 @@ light shape, so that the explainer can be fitted on some and judged on others
 (`cause_implementations` puts each in a fixed group):
 
 - blur: box and disc (defocus) kernels, a line kernel at a random angle (motion);
-- haze: a blend towards an airlight of random tint, uniform, growing with distance (up the
-  view) or drifting in from one side, and a scattering model with a patchy depth;
-- occlusion: opaque dark blobs, a translucent smudge that also diffuses what it covers, rain
-  drops, a finger over a corner, a mud streak across the view;
-- glare: an additive bloom, a sun at the edge of the view with lens ghosts, glints off shiny
-  surfaces, a region pushed past white by exposure, a streak of light.
+- haze: a blend towards an airlight of random tint, uniform or growing with distance (up the
+  view), and a scattering model with a patchy depth;
+- occlusion: opaque dark blobs, a translucent smudge that also diffuses what it covers, a
+  finger over a corner, a mud streak across the view;
+- glare: an additive bloom, a sun at the edge of the view with lens ghosts, a region pushed
+  past white by exposure, a streak of light.
 
 Strengths are in each formula's own unit: kernel sizes in pixels of the image, haze amounts and
 densities, shares of the view covered, glare amplitudes or exposure stops. Random placement and
@@ -159,22 +159,6 @@ def scattering_haze(images: torch.Tensor, density: float, generator: torch.Gener
     return _towards_airlight(images, torch.exp(-density * depth), airlight)
 
 
-def oblique_haze(images: torch.Tensor, amount: float, generator: torch.Generator
-                 ) -> torch.Tensor:
-    """Haze drifting in from one side: the airlight share rises linearly along a random
-    direction from 30 % of `amount` to all of it, and what lies behind it is slightly softened
-    (light scattered forward blurs fine detail)."""
-    y, x = _grid(images)
-    out = []
-    for image, airlight in zip(images, _airlights(generator, len(images))):
-        angle = float(_uniform(generator, 0.0, 2.0 * math.pi))
-        along = (x * math.cos(angle) + y * math.sin(angle)) / math.sqrt(2.0)  # in [-1, 1]
-        share = amount * (0.65 + 0.35 * along)
-        softened = box_blur(image[None], 1.0 + 2.0 * amount)
-        out.append(_towards_airlight(softened, (1.0 - share)[None, None], airlight[None]))
-    return torch.cat(out)
-
-
 # ----------------------------------------------------------------------------- occlusion
 
 def _ellipse_alpha(images: torch.Tensor, centre: tuple[float, float], axes: tuple[float, float],
@@ -273,29 +257,6 @@ def mud_streak(images: torch.Tensor, coverage: float, generator: torch.Generator
     return torch.cat(out)
 
 
-def water_drops(images: torch.Tensor, coverage: float, generator: torch.Generator
-                ) -> torch.Tensor:
-    """Rain drops on the lens covering about `coverage` of the view: four to eight round drops,
-    each showing a strongly blurred, slightly brighter view of the scene, with a darker rim."""
-    blurred = box_blur(images, 9.0)
-    out = []
-    for image, soft in zip(images, blurred):
-        count = int(torch.randint(4, 9, (1,), generator=generator))
-        radius = math.sqrt(coverage * 4.0 / (math.pi * count))
-        inside = torch.zeros(image.shape[-2:], dtype=image.dtype)
-        rim = torch.zeros_like(inside)
-        for _ in range(count):
-            centre = tuple(float(c) for c in _uniform(generator, -0.85, 0.85, 2))
-            size = radius * float(_uniform(generator, 0.7, 1.3))
-            drop = _ellipse_alpha(image, centre, (size, size), 0.0, 0.04)
-            core = _ellipse_alpha(image, centre, (0.75 * size, 0.75 * size), 0.0, 0.04)
-            inside = torch.maximum(inside, drop)
-            rim = torch.maximum(rim, drop - core)
-        lens = (soft[None] * 1.15 + 0.05).clamp(0.0, 1.0) * (1.0 - 0.5 * rim)
-        out.append(image[None] * (1.0 - inside) + lens * inside)
-    return torch.cat(out).clamp(0.0, 1.0)
-
-
 # ----------------------------------------------------------------------------- glare
 
 _WARM_WHITE = (1.0, 0.97, 0.9)
@@ -371,20 +332,4 @@ def light_streak(images: torch.Tensor, amplitude: float, generator: torch.Genera
         band = torch.exp(-across ** 2 / (2.0 * width ** 2))
         light = amplitude * band * (0.5 + 0.5 * _gaussian_spot(image, centre, 0.5))
         out.append(_add_light(image, light, (1.0, 1.0, 1.0)))
-    return torch.cat(out)
-
-
-def specular_glints(images: torch.Tensor, amplitude: float, generator: torch.Generator
-                    ) -> torch.Tensor:
-    """Sunlight reflected off shiny surfaces: three to six small glints of `amplitude`, each a
-    tight core with a wider halo, at random places."""
-    out = []
-    for image in images:
-        light = torch.zeros(image.shape[-2:], dtype=image.dtype)
-        for _ in range(int(torch.randint(3, 7, (1,), generator=generator))):
-            centre = tuple(float(c) for c in _uniform(generator, -0.85, 0.85, 2))
-            core = float(_uniform(generator, 0.02, 0.05))
-            light = light + _gaussian_spot(image, centre, core) \
-                + 0.3 * _gaussian_spot(image, centre, 4.0 * core)
-        out.append(_add_light(image, amplitude * light, (1.0, 1.0, 1.0)))
     return torch.cat(out)
