@@ -250,7 +250,7 @@ def cmd_explain_generality(args) -> int:
     scores = leave_one_way_out(
         explainer_features(estimator, data), training,
         training_counterfactuals(estimator, data, training.images),
-        decision_frames(estimator, domain, models), causes)
+        decision_frames(estimator, domain, models, seed=args.seed), causes)
     out = args.out if args.out is not None else Path("results") / domain.name
     markdown, _ = write_report(scores, domain.name, out)
     for cause, values in cause_means(scores).items():
@@ -944,7 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_estimator(score)
     score.set_defaults(handler=cmd_score_demo)
 
-    for sub in (train, examples, report, evaluate, fit, fused, explain, tune):
+    for sub in (train, examples, report, evaluate, fit, fused, explain, generality, tune):
         sub.add_argument("--seed", type=int, default=0,
                          help="seed of training / noise draws (default: 0)")
         sub.add_argument("--no-cache", action="store_true",

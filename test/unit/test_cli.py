@@ -65,3 +65,8 @@ def test_explain_generality_refuses_unknown_causes_before_any_work(capsys):
     assert main(["explain-generality", "--domain", "speed", "--causes", "blur", "rain"]) == 2
     error = capsys.readouterr().err
     assert "explain-generality: error" in error and "rain" in error
+
+
+def test_explain_generality_takes_the_rendering_flags():
+    args = build_parser().parse_args(["explain-generality", "--no-cache", "--seed", "2"])
+    assert args.no_cache and args.seed == 2 and args.causes is None
