@@ -231,16 +231,14 @@ def cmd_fit_explainer(args) -> int:
 def cmd_explain_generality(args) -> int:
     from competency_cf.competency.parce import load_estimator
     from competency_cf.data.cause_implementations import EXPLAINED_CAUSES
-    from competency_cf.evaluation.explainer_generality import (cause_means, leave_one_way_out,
-                                                               write_report)
+    from competency_cf.evaluation.explainer_generality import (cause_means, check_causes,
+                                                               leave_one_way_out, write_report)
     from competency_cf.explain.training_set import (decision_frames, explainer_features,
                                                     labelled_training_frames,
                                                     training_counterfactuals)
 
     causes = tuple(args.causes) if args.causes else EXPLAINED_CAUSES
-    unknown = sorted(set(causes) - set(EXPLAINED_CAUSES))
-    if unknown:  # before any rendering
-        raise ValueError(f"unknown causes {unknown}; choose among {list(EXPLAINED_CAUSES)}")
+    check_causes(causes)  # before any rendering
     domain = get_domain(args.domain)
     models = _models_dir(args)
     estimator = load_estimator(models, args.device)

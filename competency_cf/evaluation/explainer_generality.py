@@ -59,15 +59,19 @@ def _accuracy(explainer: DescriptorExplainer, decision: DecisionFrames,
             for mode, counterfactuals in zip(MODES, pairs)}
 
 
+def check_causes(causes: tuple[str, ...]) -> None:
+    unknown = sorted(set(causes) - set(EXPLAINED_CAUSES))
+    if unknown:
+        raise ValueError(f"unknown causes {unknown}; choose among {list(EXPLAINED_CAUSES)}")
+
+
 def leave_one_way_out(features: DescriptorFeatures, training: TrainingFrames,
                       counterfactual_sets: list[torch.Tensor], decision: DecisionFrames,
                       causes: tuple[str, ...] = EXPLAINED_CAUSES,
                       show_progress: bool = True) -> list[WayScore]:
     """One score per fit-group way of `causes` that has decision frames. `counterfactual_sets`
     pair the training frames (Reco, LNN); the decision frames carry their own."""
-    unknown = sorted(set(causes) - set(EXPLAINED_CAUSES))
-    if unknown:
-        raise ValueError(f"unknown causes {unknown}; choose among {list(EXPLAINED_CAUSES)}")
+    check_causes(causes)
     if len(decision.counterfactual_sets) != len(MODES) - 1:
         raise ValueError(f"decision frames need {len(MODES) - 1} counterfactual sets "
                          f"({', '.join(MODES[1:])}), got {len(decision.counterfactual_sets)}")
