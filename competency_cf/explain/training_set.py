@@ -65,6 +65,11 @@ def example_labels(examples: ExampleSet) -> list[tuple[str, str]]:
             for cause, factor in zip(examples.causes, examples.factors)]
 
 
+def label_indices(labels) -> torch.Tensor:
+    """Indices into LABELS of (cause, direction) pairs."""
+    return torch.tensor([label_index(str(cause), str(direction)) for cause, direction in labels])
+
+
 GENERATOR_WAY = "generator"  # the way of frames from data.causes (the paper's generator)
 
 
@@ -78,7 +83,7 @@ class TrainingFrames:
     ways: list[str]
 
     def label_indices(self) -> torch.Tensor:
-        return torch.tensor([label_index(cause, direction) for cause, direction in self.labels])
+        return label_indices(self.labels)
 
     def counts(self) -> dict[str, int]:
         causes = [cause for cause, _ in self.labels]
@@ -161,8 +166,7 @@ def decision_frames(estimator: ParceEstimator, domain: Domain, models,
     frames = build_shifted_set(estimator, domain, per_implementation,
                                seed + UNSURE_SEED_OFFSET, implementations=implementations(
                                    group="fit"), show_progress=show_progress)
-    labels = torch.tensor([label_index(cause, direction)
-                           for cause, direction in zip(frames.causes, frames.directions)])
+    labels = label_indices(zip(frames.causes, frames.directions))
     methods = [build_method("Reco", estimator),
                LatentNearestNeighbor(estimator).load_bank(Path(models) / LNN_BANK_FILE)]
     return DecisionFrames(frames, labels,

@@ -9,7 +9,8 @@ from competency_cf.competency.shifted_set import ShiftedSet
 from competency_cf.evaluation.explainer_generality import (MODES, cause_means,
                                                            leave_one_way_out, write_report)
 from competency_cf.explain.descriptor_explainer import LABELS, DescriptorFeatures
-from competency_cf.explain.training_set import DecisionFrames, TrainingFrames
+from competency_cf.explain.training_set import (GENERATOR_WAY, DecisionFrames,
+                                                TrainingFrames)
 from explainer_frames import blurred, field_set, smooth_images
 
 # Fixture frames per label: 24 each (see field_set). Blur is made by one formula but filed
@@ -21,7 +22,7 @@ def _ways(labels):
     ways = []
     for row, label in enumerate(labels.tolist()):
         cause = LABELS[label][0]
-        names = WAYS.get(cause, ("generator",))
+        names = WAYS.get(cause, (GENERATOR_WAY,))
         ways.append(names[row % len(names)])
     return ways
 
