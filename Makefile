@@ -73,9 +73,9 @@ explain-eval: venv
 	$(PY) -m competency_cf explain-eval --domain $(DOMAIN)
 
 # Training augmentation per domain, as the committed models were trained (models/README.md).
-AUGMENT_lunar := speckle_noise,gaussian_blur
+TRAIN_FLAGS_lunar := --augment speckle_noise,gaussian_blur --augmix
 train: venv
-	$(PY) -m competency_cf train --domain $(DOMAIN) $(if $(AUGMENT_$(DOMAIN)),--augment $(AUGMENT_$(DOMAIN)))
+	$(PY) -m competency_cf train --domain $(DOMAIN) $(TRAIN_FLAGS_$(DOMAIN))
 
 examples: venv
 	$(PY) -m competency_cf examples --domain $(DOMAIN) --per-cause 100

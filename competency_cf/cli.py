@@ -92,10 +92,11 @@ def cmd_train(args) -> int:
     classifier = ConvClassifier(domain.num_classes)
     autoencoder = ConvAutoencoder(domain.image_size, latent_dim=args.latent_dim)
     classifier_data = data.train
-    if args.augment:
+    if args.augment or args.augmix:
         from competency_cf.data.augmentation import augmented
 
-        classifier_data = augmented(data.train, args.augment, seed=args.seed)
+        classifier_data = augmented(data.train, args.augment, seed=args.seed,
+                                    augmix=args.augmix)
     classifier_history = train_classifier(classifier, classifier_data,
                                           epochs=args.classifier_epochs, seed=args.seed)
     autoencoder_history = train_autoencoder(autoencoder, data.train,
@@ -113,7 +114,7 @@ def cmd_train(args) -> int:
                  "test": len(data.test), "ood": len(data.ood),
                  "images_per_class": domain.images_per_class, "renderer": domain.renderer_module},
         "classifier": {"epochs": args.classifier_epochs, "final_loss": classifier_history.loss[-1],
-                       "augmentation": list(args.augment),
+                       "augmentation": list(args.augment), "augmix": args.augmix,
                        "final_train_accuracy": classifier_history.accuracy[-1]},
         "autoencoder": {"epochs": args.autoencoder_epochs,
                         "final_mse": autoencoder_history.loss[-1]},
@@ -642,6 +643,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train the classifier on the training split plus one copy of it "
                        "corrupted by these tuning corruptions at random severities (default: "
                        "none; the committed lunar models use speckle_noise,gaussian_blur)")
+    train.add_argument("--augmix", action="store_true",
+                       help="also train the classifier on one AugMix copy of the training split "
+                       "(operations that overlap no common corruption only; the committed lunar "
+                       "models use it)")
     train.set_defaults(handler=cmd_train)
 
     examples = commands.add_parser("examples", help="build the low-competency example set (.npz)")

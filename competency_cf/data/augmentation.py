@@ -1,8 +1,15 @@
-"""Training augmentation: one corrupted copy of a training set, drawn from the tuning corruptions.
+"""Training augmentation: copies of a training set, corrupted or AugMix-ed, for the classifier.
 
 Why: a classifier that has seen some blur and noise stays right more often under shifts it has
-never seen, so fewer of its errors pass with high competency. Only `TUNING_CORRUPTIONS` may be
-used (the held-out ones are for reporting only); anything else is refused.
+never seen, so fewer of its errors pass with high competency. Two kinds of copy:
+
+- **corrupted:** each image by one of the given corruptions at a random severity. Only
+  `TUNING_CORRUPTIONS` may be used (the held-out ones are for reporting only); anything else is
+  refused.
+- **AugMix** (Hendrycks et al., ICLR 2020): each image a random mix of short chains of
+  operations. As in the paper, only the operations that overlap none of the common corruptions
+  (autocontrast, equalize, posterize, solarize, rotations, shears, translations); the colour,
+  contrast, brightness and sharpness operations are left out, so no held-out shift is trained on.
 """
 
 from __future__ import annotations
@@ -48,7 +55,28 @@ def corrupted_copy(images: torch.Tensor, corruptions: Sequence[str], seed: int =
     return copy
 
 
-def augmented(data: ImageSet, corruptions: Sequence[str], seed: int = 0) -> ImageSet:
-    """The set followed by one corrupted copy of it (labels repeated)."""
-    copy = corrupted_copy(data.images, corruptions, seed)
-    return ImageSet(torch.cat([data.images, copy]), torch.cat([data.labels, data.labels]))
+def augmix_copy(images: torch.Tensor, seed: int = 0, severity: int = 3) -> torch.Tensor:
+    """Each image AugMix-ed once (8-bit, as the operations expect); the same seed gives the same
+    copy, and the global random state is left as it was."""
+    from torchvision.transforms import v2
+
+    augmix = v2.AugMix(severity=severity, all_ops=False)
+    quantised = (images.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        copy = torch.stack([augmix(image) for image in quantised])
+    return copy.float().div_(255.0)
+
+
+def augmented(data: ImageSet, corruptions: Sequence[str] = (), seed: int = 0,
+              augmix: bool = False) -> ImageSet:
+    """The set, then one corrupted copy of it if `corruptions` are given, then one AugMix copy if
+    `augmix` (labels repeated)."""
+    if not corruptions and not augmix:
+        raise ValueError("augmentation needs corruptions, AugMix or both")
+    parts = [data.images]
+    if corruptions:
+        parts.append(corrupted_copy(data.images, corruptions, seed))
+    if augmix:
+        parts.append(augmix_copy(data.images, seed))
+    return ImageSet(torch.cat(parts), data.labels.repeat(len(parts)))

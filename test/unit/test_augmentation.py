@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from competency_cf.data.augmentation import augmented, check_augmentation, corrupted_copy
+from competency_cf.data.augmentation import (augmented, augmix_copy, check_augmentation,
+                                             corrupted_copy)
 from competency_cf.data.corruptions import SEVERITIES, corrupt
 from competency_cf.data.dataset import ImageSet
 from tiny_data import class_images
@@ -51,3 +52,33 @@ def test_augmented_set_is_the_set_then_its_copy():
     assert torch.equal(data.images[:6], images)
     assert torch.equal(data.labels, torch.cat([labels, labels]))
     assert not torch.equal(data.images[6:], images)
+
+
+def test_augmix_copy_is_seeded_in_range_and_leaves_the_global_random_state_alone():
+    images, _ = class_images(8, seed=6)
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    copy = augmix_copy(images, seed=1)
+    assert torch.equal(torch.rand(1), expected_next)
+    assert copy.shape == images.shape and copy.dtype == torch.float32
+    assert 0.0 <= copy.min() and copy.max() <= 1.0
+    assert torch.equal(copy, augmix_copy(images, seed=1))
+    assert not torch.equal(copy, augmix_copy(images, seed=2))
+    # Every image is changed, but stays close to its source: a mix, not a new picture.
+    changed = (copy - images).abs().flatten(1).mean(dim=1)
+    assert (changed > 1.0 / 255.0).all()
+    assert (changed < (torch.rand_like(images) - images).abs().flatten(1).mean(dim=1)).all()
+
+
+def test_augmented_set_appends_the_corrupted_then_the_augmix_copy():
+    images, labels = class_images(6, seed=7)
+    data = augmented(ImageSet(images, labels), ["gaussian_blur"], seed=3, augmix=True)
+    assert len(data) == 18
+    assert torch.equal(data.images[:6], images)
+    assert torch.equal(data.images[6:12], corrupted_copy(images, ["gaussian_blur"], seed=3))
+    assert torch.equal(data.images[12:], augmix_copy(images, seed=3))
+    assert torch.equal(data.labels, labels.repeat(3))
+    assert len(augmented(ImageSet(images, labels), augmix=True)) == 12
+    with pytest.raises(ValueError, match="corruptions, AugMix or both"):
+        augmented(ImageSet(images, labels))

@@ -47,6 +47,8 @@ def test_augmentation_takes_only_tuning_corruptions(capsys):
     args = build_parser().parse_args(["train", "--augment", "speckle_noise, gaussian_blur"])
     assert args.augment == ("speckle_noise", "gaussian_blur")
     assert build_parser().parse_args(["train"]).augment == ()
+    assert build_parser().parse_args(["train", "--augmix"]).augmix
+    assert not build_parser().parse_args(["train"]).augmix
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--augment", "gaussian_blur,fog"])
     assert "tuning corruptions" in capsys.readouterr().err
