@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from competency_cf.data.corruptions import SEVERITIES, TUNING_CORRUPTIONS, corrupt
-from competency_cf.data.dataset import ImageSet
+from competency_cf.data.dataset import ImageSet, from_uint8, to_uint8
 
 
 def check_augmentation(corruptions: Sequence[str]) -> tuple[str, ...]:
@@ -61,11 +61,11 @@ def augmix_copy(images: torch.Tensor, seed: int = 0, severity: int = 3) -> torch
     from torchvision.transforms import v2
 
     augmix = v2.AugMix(severity=severity, all_ops=False)
-    quantised = (images.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    quantised = torch.from_numpy(to_uint8(images))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         copy = torch.stack([augmix(image) for image in quantised])
-    return copy.float().div_(255.0)
+    return from_uint8(copy.numpy())
 
 
 def augmented(data: ImageSet, corruptions: Sequence[str] = (), seed: int = 0,
