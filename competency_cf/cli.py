@@ -186,9 +186,10 @@ def cmd_fit_unsure(args) -> int:
 
 
 def _fit_fused(models: Path, data, threshold: float, default: bool = False,
-               false_alarm_budget: float | None = None, device: str = "cpu") -> Path:
+               false_alarm_budget: float | None = None, device: str = "cpu",
+               floor: float | None = None) -> Path:
     from competency_cf.competency.fused import (DEFAULT_FALSE_ALARM_BUDGET, FUSED_JSON,
-                                                FusedEstimator)
+                                                UNFAMILIAR_FLOOR, FusedEstimator)
     from competency_cf.networks.store import load_models, read_model_json
 
     loaded = load_models(models, device)
@@ -198,10 +199,11 @@ def _fit_fused(models: Path, data, threshold: float, default: bool = False,
                   false_alarm_budget=DEFAULT_FALSE_ALARM_BUDGET if false_alarm_budget is None
                   else false_alarm_budget,
                   classifier_sha256=read_model_json(models)["sha256"]["classifier.safetensors"],
-                  default=default)
+                  default=default, floor=UNFAMILIAR_FLOOR if floor is None else floor)
     estimator.calibration.save(models / FUSED_JSON)
     calibration = estimator.calibration
-    print(f"fused estimator: z* {calibration.z_star:.2f}, calibration accuracy "
+    print(f"fused estimator: z* {calibration.z_star:.2f}, floor {calibration.floor:.2f}, "
+          "calibration accuracy "
           f"{calibration.calibration_accuracy:.4f}, mean competency "
           f"{calibration.calibration_mean_competency:.4f}{' (default)' if default else ''}")
     return models / FUSED_JSON
@@ -210,7 +212,7 @@ def _fit_fused(models: Path, data, threshold: float, default: bool = False,
 def cmd_fit_fused(args) -> int:
     models = _models_dir(args)
     path = _fit_fused(models, _render(args), args.threshold, args.default,
-                      args.false_alarm_budget, args.device)
+                      args.false_alarm_budget, args.device, args.floor)
     print(f"wrote {path}")
     return 0
 
@@ -714,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     fused.add_argument("--false-alarm-budget", type=_unit_interval, default=None,
                        help="share of correctly classified calibration images the familiarity "
                        "signals may flag beyond the softmax alone (default: 0.002)")
+    fused.add_argument("--floor", type=_unit_interval, default=None,
+                       help="least share of the softmax confidence an unfamiliar image keeps; "
+                       "below the threshold (default: 0.5; speed's committed file: 0.85)")
     fused.add_argument("--default", action="store_true",
                        help="make it the domain's default estimator (`--estimator auto`, the "
                        "perception node's `estimator: auto`)")

@@ -23,11 +23,14 @@ flagged three more of the lunar demo's 155 nominal frames than PaRCE (at 0.2 %, 
 tuning shifts 0.2 % keeps most of the gain (lunar silent failures 7.9 % against PaRCE's 11.5 %,
 6.5 % at 1 %) and ranks errors better.
 
-The floor f (0.5) bounds how far unfamiliarity alone lowers competency: an unfamiliar image scores
-at most half its softmax confidence, far below the threshold, but unfamiliar images still rank
-among themselves by how sure the classifier is. Without it, the familiarity term decides the
-order of every shifted image and error detection within a shift fell below the softmax's own
-(tuning group, lunar: AUROC 0.747 with no floor, 0.775 with 0.5, silent failures unchanged).
+The floor f (0.5 by default) bounds how far unfamiliarity alone lowers competency: an unfamiliar
+image scores at most f times its softmax confidence, below the threshold, but unfamiliar images
+still rank among themselves by how sure the classifier is. Without it, the familiarity term
+decides the order of every shifted image and error detection within a shift fell below the
+softmax's own (tuning group, lunar: AUROC 0.747 with no floor, 0.775 with 0.5, silent failures
+unchanged). A higher floor lets the budget lower z*; on speed 0.85 flagged more large objects and
+ranked errors a little better on the tuning group, at the price of a larger calibration gap; on
+lunar it ranked errors worse (README, levers table), so the floor is chosen per domain.
 The softmax is not temperature-scaled: fitted on a 99.9 %-accurate calibration split the
 temperature sharpened the speed classifier's softmax (T = 0.46) and multiplied its silent
 failures on the tuning shifts by ten.
@@ -213,14 +216,18 @@ class FusedEstimator(ParceEstimator):
     def fit(self, images: torch.Tensor, labels: torch.Tensor, train_images: torch.Tensor,
             train_labels: torch.Tensor, threshold: float = DEFAULT_THRESHOLD,
             false_alarm_budget: float = DEFAULT_FALSE_ALARM_BUDGET, batch_size: int = 256,
-            classifier_sha256: str = "", default: bool = False) -> "FusedEstimator":
+            classifier_sha256: str = "", default: bool = False,
+            floor: float = UNFAMILIAR_FLOOR) -> "FusedEstimator":
         """Feature density on the training split; per-class statistics and z* on the
-        calibration split (`images`, `labels`)."""
+        calibration split (`images`, `labels`). `floor` must lie below `threshold`, so that an
+        image unfamiliar to every class is flagged however sure the classifier is."""
         num_classes = self.classifier.head.out_features
         labels_np = _checked_labels(images, labels, num_classes, "calibration")
         train_labels_np = _checked_labels(train_images, train_labels, num_classes, "training")
         if not 0.0 <= false_alarm_budget < 1.0:
             raise ValueError(f"false_alarm_budget must lie in [0, 1), got {false_alarm_budget}")
+        if not 0.0 <= floor < threshold:
+            raise ValueError(f"floor must lie in [0, threshold = {threshold}), got {floor}")
         for c in range(num_classes):
             if not (train_labels_np == c).any():
                 raise ValueError(f"class {c} has no training images; its feature mean needs "
@@ -237,7 +244,7 @@ class FusedEstimator(ParceEstimator):
         draft = FusedCalibration(
             feature_means=means.tolist(), feature_precision=np.linalg.inv(covariance).tolist(),
             mu=[[0.0] * num_classes] * len(SIGNALS), sigma=[[1.0] * num_classes] * len(SIGNALS),
-            z_star=0.0, threshold=threshold, false_alarm_budget=false_alarm_budget,
+            z_star=0.0, threshold=threshold, false_alarm_budget=false_alarm_budget, floor=floor,
             classifier_sha256=classifier_sha256, default=default)
         own = _log_distances_numpy(losses, features, draft)[:, np.arange(len(labels_np)),
                                                             labels_np]

@@ -35,6 +35,7 @@ def test_score_demo_scores_and_writes_figure(tmp_path, monkeypatch, capsys):
     ["train", "--classifier-epochs", "0"],
     ["examples", "--per-cause", "-3"],
     ["fit-fused", "--false-alarm-budget", "1.5"],
+    ["fit-fused", "--floor", "-0.1"],
 ])
 def test_bad_numbers_are_rejected_before_any_work(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

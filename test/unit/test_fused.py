@@ -263,6 +263,20 @@ def test_fitted_competency_bounds(fitted, splits, mixed):
     assert ((result.p_in_distribution >= floor - 1e-6) & (result.p_in_distribution <= 1)).all()
 
 
+def test_fit_takes_a_floor_below_the_threshold(speed, splits, mixed):
+    (train_images, train_labels), (images, labels) = splits
+    estimator = FusedEstimator(speed.classifier, speed.autoencoder).eval()
+    for floor in (0.9, 0.95, -0.1):
+        with pytest.raises(ValueError, match=r"floor must lie in \[0, threshold = 0.9\)"):
+            estimator.fit(images, labels, train_images, train_labels, floor=floor)
+    assert estimator.calibration is None
+    estimator.fit(images, labels, train_images, train_labels, false_alarm_budget=0.1, floor=0.85)
+    assert estimator.calibration.floor == 0.85
+    result = estimator.evaluate(mixed)
+    assert (result.p_in_distribution >= 0.85 - 1e-6).all()
+    assert (result.competency >= 0.85 * result.p_max - 1e-6).all()
+
+
 def test_fit_refuses_bad_labels(speed, splits):
     (train_images, train_labels), (images, labels) = splits
     estimator = FusedEstimator(speed.classifier, speed.autoencoder)
@@ -296,7 +310,9 @@ def test_fit_refuses_classes_with_too_few_images(speed, splits):
 def test_unfamiliar_images_score_lower(speed, clean):
     result = speed.evaluate(torch.cat([clean, corrupt(clean, "impulse_noise", 5)]))
     p_id, competency, count = result.p_in_distribution, result.competency, len(clean)
-    assert p_id[count:].mean() < p_id[:count].mean() - 0.1
+    floor = speed.calibration.floor
+    familiar = (p_id - floor) / (1.0 - floor)  # the familiarity term above the floor, in [0, 1]
+    assert familiar[count:].mean() < familiar[:count].mean() - 0.4
     assert competency[count:].mean() < competency[:count].mean()
     # The floor keeps even unfamiliar images ranked by the classifier's confidence.
     assert (p_id[count:] >= speed.calibration.floor - 1e-6).all()
