@@ -203,8 +203,7 @@ def _fit_fused(models: Path, data, threshold: float, default: bool = False,
     estimator.calibration.save(models / FUSED_JSON)
     calibration = estimator.calibration
     print(f"fused estimator: z* {calibration.z_star:.2f}, floor {calibration.floor:.2f}, "
-          "calibration accuracy "
-          f"{calibration.calibration_accuracy:.4f}, mean competency "
+          f"calibration accuracy {calibration.calibration_accuracy:.4f}, mean competency "
           f"{calibration.calibration_mean_competency:.4f}{' (default)' if default else ''}")
     return models / FUSED_JSON
 

@@ -95,10 +95,9 @@ class FusedCalibration:
         if not all(np.all(np.isfinite(np.asarray(values, dtype=np.float64)))
                    for values in numbers):
             raise ValueError("feature statistics, mu and z_star must be finite")
-        if not 0.0 <= self.floor < 1.0:
-            raise ValueError(f"floor must lie in [0, 1), got {self.floor}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        _check_floor(self.floor, self.threshold)
 
     @property
     def num_classes(self) -> int:
@@ -226,8 +225,7 @@ class FusedEstimator(ParceEstimator):
         train_labels_np = _checked_labels(train_images, train_labels, num_classes, "training")
         if not 0.0 <= false_alarm_budget < 1.0:
             raise ValueError(f"false_alarm_budget must lie in [0, 1), got {false_alarm_budget}")
-        if not 0.0 <= floor < threshold:
-            raise ValueError(f"floor must lie in [0, threshold = {threshold}), got {floor}")
+        _check_floor(floor, threshold)  # before the network passes
         for c in range(num_classes):
             if not (train_labels_np == c).any():
                 raise ValueError(f"class {c} has no training images; its feature mean needs "
@@ -259,6 +257,12 @@ class FusedEstimator(ParceEstimator):
         draft.calibration_images = len(images)
         self._set_statistics(FusedCalibration(**asdict(draft)))
         return self
+
+
+def _check_floor(floor: float, threshold: float) -> None:
+    """Below the threshold, so that an image unfamiliar to every class is always flagged."""
+    if not 0.0 <= floor < threshold:
+        raise ValueError(f"floor must lie in [0, threshold = {threshold}), got {floor}")
 
 
 def _checked_labels(images, labels, num_classes: int, split: str) -> np.ndarray:

@@ -207,8 +207,9 @@ def test_calibration_for_other_class_count_refused(speed):
         FusedEstimator(speed.classifier, speed.autoencoder, wider)
     with pytest.raises(ValueError, match="sigma"):
         dataclasses.replace(calibration, sigma=[[0.0] * 7, [1.0] * 7])
-    with pytest.raises(ValueError, match="floor"):
-        dataclasses.replace(calibration, floor=1.0)
+    for floor in (1.0, calibration.threshold):  # a file must not keep unfamiliar views above it
+        with pytest.raises(ValueError, match="floor"):
+            dataclasses.replace(calibration, floor=floor)
     with pytest.raises(ValueError, match="finite"):
         dataclasses.replace(calibration, z_star=float("nan"))
 
