@@ -316,4 +316,4 @@ def test_unfamiliar_images_score_lower(speed, clean):
     assert familiar[count:].mean() < familiar[:count].mean() - 0.4
     assert competency[count:].mean() < competency[:count].mean()
     # The floor keeps even unfamiliar images ranked by the classifier's confidence.
-    assert (p_id[count:] >= speed.calibration.floor - 1e-6).all()
+    assert (p_id[count:] >= floor - 1e-6).all()
